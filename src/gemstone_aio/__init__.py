@@ -1,0 +1,66 @@
+"""gemstone-aio: microservices as plain Python classes.
+
+Exposed methods are served as JSON-RPC 2.0 over HTTP (aiohttp); services call each
+other with :class:`RemoteService`, find each other through a registry, and publish and
+subscribe to events over RabbitMQ. Migrating from gemstone 0.10 means
+``import gemstone_aio as gemstone``.
+"""
+
+from ._version import __version__
+from .core.decorators import (
+    async_method,
+    event_handler,
+    exposed_method,
+    private_api_method,
+    public_method,
+    requires_handler_reference,
+)
+from .core.handlers import GemstoneCustomHandler, RequestHandler, current_handler
+from .core.microservice import MicroService
+from .core.module import Container, Module
+from .errors import (
+    AccessDenied,
+    CalledServiceError,
+    GemstoneError,
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    JsonRpcError,
+    MethodNotFound,
+    MethodTimeout,
+    ParseError,
+    RequestTooLarge,
+    ServerOverloaded,
+    ServiceConfigurationError,
+    ServiceShuttingDown,
+)
+
+__all__ = [
+    "AccessDenied",
+    "CalledServiceError",
+    "Container",
+    "GemstoneCustomHandler",
+    "GemstoneError",
+    "InternalError",
+    "InvalidParams",
+    "InvalidRequest",
+    "JsonRpcError",
+    "MethodNotFound",
+    "MethodTimeout",
+    "MicroService",
+    "Module",
+    "ParseError",
+    "RequestHandler",
+    "RequestTooLarge",
+    "ServerOverloaded",
+    "ServiceConfigurationError",
+    "ServiceShuttingDown",
+    "__version__",
+    "async_method",
+    "current_handler",
+    "event_handler",
+    "exposed_method",
+    "private_api_method",
+    "public_method",
+    "requires_handler_reference",
+]

@@ -1,0 +1,3 @@
+"""The version of gemstone-aio."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The core of gemstone-aio: JSON-RPC engine, decorators, service class and app factory."""

@@ -1,0 +1,164 @@
+"""The aiohttp application factory: ``make_app(service)``.
+
+The application is composed around the service, never subclassed. Its state lives
+under the typed keys below. Each long-lived resource has one cleanup context, entered
+in this order and left in reverse:
+
+1. the thread pool (``_pool_ctx``);
+2. the service's ``on_service_start`` / ``on_service_stop`` hooks (``_lifecycle_ctx``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
+from . import jsonrpc
+from .concurrency import BlockingPool
+from .handlers import RequestHandler
+from .microservice import MicroService
+from .router import MethodEntry, Router
+
+__all__ = ["POOL_KEY", "ROUTER_KEY", "SERVICE_KEY", "SERVING_KEY", "build_router", "make_app"]
+
+SERVICE_KEY = web.AppKey("gemstone_aio.service", MicroService)
+"""The service the application serves."""
+ROUTER_KEY = web.AppKey("gemstone_aio.router", Router)
+"""The JSON-RPC router of the endpoint."""
+POOL_KEY = web.AppKey("gemstone_aio.pool", BlockingPool)
+"""The thread pool running blocking methods."""
+SERVING_KEY = web.AppKey("gemstone_aio.serving", asyncio.Event)
+"""Set once the server listens (``serve()``); never set under a test client that does not."""
+
+
+async def maybe_await(value: Any) -> Any:
+    """Await ``value`` if it is awaitable (for hooks that may be sync or async)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class _HttpCallContext:
+    """The router's view of one HTTP request: authentication once, the handler object."""
+
+    __slots__ = ("_authenticated", "handler")
+
+    def __init__(self, handler: RequestHandler) -> None:
+        self.handler = handler
+        self._authenticated: bool | None = None
+
+    async def is_authenticated(self) -> bool:
+        # One HTTP request authenticates once, however many batch elements ask.
+        if self._authenticated is None:
+            identity = await maybe_await(
+                self.handler.microservice.authenticate_request(self.handler.request)
+            )
+            self.handler.identity = identity
+            self._authenticated = bool(identity)
+        return self._authenticated
+
+    def handler_reference(self) -> RequestHandler:
+        return self.handler
+
+
+def _error_body(error: JsonRpcError, status: int) -> web.Response:
+    return web.Response(
+        body=jsonrpc.dumps(jsonrpc.error_response(None, error)),
+        status=status,
+        content_type="application/json",
+    )
+
+
+async def _endpoint(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    if request.content_type.lower() != "application/json":
+        return _error_body(
+            InvalidRequest(
+                data=f"Content-Type must be application/json, got {request.content_type!r}"
+            ),
+            415,
+        )
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = app[SERVICE_KEY].max_request_body_size
+        return _error_body(RequestTooLarge(data=f"the body exceeds {limit} bytes"), 413)
+    handler = RequestHandler(request, app[SERVICE_KEY])
+    token = handler.activate()
+    try:
+        answer = await app[ROUTER_KEY].handle(body, _HttpCallContext(handler))
+    finally:
+        handler.deactivate(token)
+    if answer is None:
+        response = web.Response(status=204)
+    else:
+        response = web.Response(body=answer, content_type="application/json")
+    handler.apply_to(response)
+    return response
+
+
+def build_router(service: MicroService, pool: BlockingPool) -> Router:
+    """Build the router of ``service``: its methods and its modules'."""
+    entries: dict[str, MethodEntry] = {}
+    for spec, owner, func in service.iter_exposed():
+        entries[spec.name] = MethodEntry.create(spec, func, owner)
+    return Router(
+        entries,
+        run_blocking=pool.run,
+        logger=service.logger,
+        debug=service.debug,
+        default_timeout=service.method_timeout,
+        max_batch_length=service.max_batch_length,
+        batch_concurrency=service.batch_concurrency,
+    )
+
+
+def _pool_ctx(pool: BlockingPool) -> Any:
+    async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        # Running blocking calls finish; the loop stays free while we wait for them.
+        await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+
+    return pool_ctx
+
+
+async def _lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
+    service = app[SERVICE_KEY]
+    await maybe_await(service.on_service_start())
+    yield
+    await maybe_await(service.on_service_stop())
+
+
+def make_app(service: MicroService) -> web.Application:
+    """Build the aiohttp application of ``service``.
+
+    It serves POST on the endpoint (other verbs get 405 with ``Allow: POST``), the
+    static directories and the extra handlers, and runs the service's resources as
+    cleanup contexts.
+    """
+    app = web.Application(client_max_size=service.max_request_body_size)
+    pool = BlockingPool(
+        service.max_parallel_blocking_tasks,
+        max_pending=service.max_pending_blocking_tasks,
+        name=f"gemstone-{service.name}",
+    )
+    app[SERVICE_KEY] = service
+    app[POOL_KEY] = pool
+    app[ROUTER_KEY] = build_router(service, pool)
+    app[SERVING_KEY] = asyncio.Event()
+    app.router.add_post(service.endpoint, _endpoint)
+    for prefix, directory in service.static_dirs:
+        app.router.add_static(prefix, directory, follow_symlinks=False)
+    for path, handler in service.extra_handlers:
+        if inspect.isclass(handler) and issubclass(handler, web.View):
+            app.router.add_view(path, handler)
+        else:
+            app.router.add_route("*", path, handler)
+    app.cleanup_ctx.append(_pool_ctx(pool))
+    app.cleanup_ctx.append(_lifecycle_ctx)
+    return app

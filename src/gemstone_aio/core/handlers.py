@@ -1,0 +1,130 @@
+"""Objects that give service code access to the HTTP side.
+
+- :class:`RequestHandler` is what ``requires_handler_reference`` methods receive: the
+  aiohttp request, the caller's identity, the service, and a way to set response
+  headers and cookies.
+- :func:`current_handler` returns the same object from anywhere inside a call (also in
+  blocking methods running in the pool), for new code that prefers not to take it as a
+  parameter.
+- :class:`GemstoneCustomHandler` is an aiohttp class-based view that knows its service,
+  for ``extra_handlers``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from ..errors import GemstoneError
+
+if TYPE_CHECKING:
+    from .microservice import MicroService
+
+__all__ = ["GemstoneCustomHandler", "RequestHandler", "current_handler"]
+
+_current: contextvars.ContextVar[RequestHandler] = contextvars.ContextVar("gemstone_aio_handler")
+
+
+class RequestHandler:
+    """The handler object of one HTTP request to the JSON-RPC endpoint.
+
+    Attributes:
+        request: The aiohttp request.
+        microservice: The service answering it.
+        identity: What the service's authentication returned for the caller (``None``
+            when the caller did not authenticate or nothing was asked yet).
+        response_headers: Headers added to the HTTP response.
+    """
+
+    def __init__(self, request: web.Request, microservice: MicroService) -> None:
+        self.request = request
+        self.microservice = microservice
+        self.identity: Any = None
+        self.response_headers: CIMultiDict[str] = CIMultiDict()
+        self._cookies: list[tuple[str, str, dict[str, Any]]] = []
+        self._deleted_cookies: list[tuple[str, dict[str, Any]]] = []
+
+    @property
+    def current_user(self) -> Any:
+        """The identity (the name Tornado handlers used in gemstone 0.10)."""
+        return self.identity
+
+    @property
+    def headers(self) -> Any:
+        """The request headers (case-insensitive)."""
+        return self.request.headers
+
+    @property
+    def cookies(self) -> Any:
+        """The request cookies."""
+        return self.request.cookies
+
+    def get_header(self, name: str, default: str | None = None) -> str | None:
+        """Return a request header (case-insensitive) or ``default``."""
+        return self.request.headers.get(name, default)
+
+    def get_cookie(self, name: str, default: str | None = None) -> str | None:
+        """Return a request cookie or ``default``."""
+        return self.request.cookies.get(name, default)
+
+    def set_header(self, name: str, value: str) -> None:
+        """Set a header of the HTTP response."""
+        self.response_headers[name] = value
+
+    def set_cookie(self, name: str, value: str, **options: Any) -> None:
+        """Set a cookie on the HTTP response.
+
+        ``options`` are those of :meth:`aiohttp.web.StreamResponse.set_cookie`
+        (``max_age``, ``path``, ``secure``, ``httponly``, ``samesite``, ...).
+        """
+        self._cookies.append((name, value, options))
+
+    def clear_cookie(self, name: str, **options: Any) -> None:
+        """Delete a cookie in the caller's browser."""
+        self._deleted_cookies.append((name, options))
+
+    def apply_to(self, response: web.StreamResponse) -> None:
+        """Copy the headers and cookies set by methods onto ``response``."""
+        response.headers.extend(self.response_headers)
+        for name, value, options in self._cookies:
+            response.set_cookie(name, value, **options)
+        for name, options in self._deleted_cookies:
+            response.del_cookie(name, **options)
+
+    def activate(self) -> contextvars.Token[RequestHandler]:
+        """Make this the handler :func:`current_handler` returns (the framework does this)."""
+        return _current.set(self)
+
+    @staticmethod
+    def deactivate(token: contextvars.Token[RequestHandler]) -> None:
+        """Undo :meth:`activate`."""
+        _current.reset(token)
+
+
+def current_handler() -> RequestHandler:
+    """Return the handler of the JSON-RPC call being served.
+
+    Raises:
+        GemstoneError: Called outside a JSON-RPC call.
+    """
+    try:
+        return _current.get()
+    except LookupError:
+        raise GemstoneError("current_handler() was called outside a JSON-RPC call") from None
+
+
+class GemstoneCustomHandler(web.View):
+    """An aiohttp class-based view for ``extra_handlers`` that knows its service.
+
+    Define ``async def get(self)`` (and so on) and read ``self.microservice``.
+    """
+
+    @property
+    def microservice(self) -> MicroService:
+        """The service that mounted this handler."""
+        from .app import SERVICE_KEY
+
+        return self.request.app[SERVICE_KEY]

@@ -1,0 +1,192 @@
+"""Pydantic parameter models built from method signatures, and binding JSON-RPC params.
+
+One :class:`ParamsBinder` is built per function and cached: the signature walk and the
+model creation happen once, never per call.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pydantic
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import InvalidParams, ServiceConfigurationError
+
+__all__ = ["ParamsBinder", "binder_for"]
+
+_P = inspect.Parameter
+_cache: dict[Any, ParamsBinder] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    name: str  # the parameter's name, as callers send it
+    field: str  # the model field holding its value
+    kind: Any  # inspect.Parameter kind
+    required: bool
+
+
+class ParamsBinder:
+    """Validates JSON-RPC params against a function's signature.
+
+    Attributes:
+        model: The pydantic model of the params: one field per parameter (aliased to the
+            parameter's name), ``*args`` as a list and ``**kwargs`` as a mapping.
+        slots: The parameters in signature order.
+        result_annotation: The function's return annotation (``inspect.Parameter.empty``
+            when there is none).
+    """
+
+    __slots__ = ("_positional", "_var_kw", "_var_pos", "model", "result_annotation", "slots")
+
+    def __init__(self, func: Callable[..., Any], *, skip_first: bool = False) -> None:
+        qualname = getattr(func, "__qualname__", repr(func))
+        try:
+            signature = inspect.signature(func, eval_str=True)
+        except NameError as exc:
+            raise ServiceConfigurationError(
+                f"cannot resolve the annotations of {qualname}: {exc}"
+            ) from None
+        parameters = list(signature.parameters.values())
+        if skip_first:
+            if not parameters or parameters[0].kind not in (
+                _P.POSITIONAL_ONLY,
+                _P.POSITIONAL_OR_KEYWORD,
+            ):
+                raise ServiceConfigurationError(
+                    f"{qualname} requires a handler reference but takes no positional "
+                    "parameter to receive it"
+                )
+            parameters = parameters[1:]
+        fields: dict[str, Any] = {}
+        slots: list[_Slot] = []
+        self._var_pos: _Slot | None = None
+        self._var_kw: _Slot | None = None
+        for index, param in enumerate(parameters):
+            annotation = Any if param.annotation is _P.empty else param.annotation
+            field_name = f"p{index}"
+            if param.kind is _P.VAR_POSITIONAL:
+                slot = _Slot(param.name, field_name, param.kind, False)
+                fields[field_name] = (
+                    list[annotation],  # type: ignore[valid-type]
+                    Field(default_factory=list, alias=f"*{param.name}"),
+                )
+                self._var_pos = slot
+            elif param.kind is _P.VAR_KEYWORD:
+                slot = _Slot(param.name, field_name, param.kind, False)
+                fields[field_name] = (
+                    dict[str, annotation],  # type: ignore[valid-type]
+                    Field(default_factory=dict, alias=f"**{param.name}"),
+                )
+                self._var_kw = slot
+            else:
+                required = param.default is _P.empty
+                default: Any = ... if required else param.default
+                slot = _Slot(param.name, field_name, param.kind, required)
+                fields[field_name] = (annotation, Field(default, alias=param.name))
+            slots.append(slot)
+        self.slots: Final = tuple(slots)
+        self._positional = tuple(
+            s.name for s in slots if s.kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
+        )
+        self.result_annotation: Final = signature.return_annotation
+        model_name = qualname.replace(".", "_").replace("<", "").replace(">", "") + "_params"
+        try:
+            self.model: Final[type[BaseModel]] = pydantic.create_model(
+                model_name,
+                __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+                **fields,
+            )
+        except (
+            pydantic.PydanticSchemaGenerationError,
+            pydantic.PydanticUserError,
+            TypeError,
+        ) as exc:
+            raise ServiceConfigurationError(
+                f"cannot build a params model for {qualname}: {exc}"
+            ) from None
+
+    @property
+    def positional_names(self) -> tuple[str, ...]:
+        """Names of the parameters that may be given by position, in order."""
+        return self._positional
+
+    def bind(self, params: list[Any] | dict[str, Any] | None) -> tuple[list[Any], dict[str, Any]]:
+        """Validate ``params`` and return the ``(args, kwargs)`` to call the function with.
+
+        Raises:
+            InvalidParams: The params do not fit; ``data`` is pydantic's error list.
+        """
+        data: dict[str, Any]
+        if params is None:
+            data = {}
+        elif isinstance(params, list):
+            count = len(self._positional)
+            if len(params) > count and self._var_pos is None:
+                raise InvalidParams(
+                    data=[
+                        {
+                            "type": "too_many_positional_params",
+                            "loc": [],
+                            "msg": f"takes at most {count} positional params, {len(params)} given",
+                        }
+                    ]
+                )
+            data = dict(zip(self._positional, params, strict=False))
+            if self._var_pos is not None:
+                data[f"*{self._var_pos.name}"] = params[count:]
+        else:
+            if any(key.startswith("*") for key in params):
+                bad = next(key for key in params if key.startswith("*"))
+                raise InvalidParams(
+                    data=[
+                        {
+                            "type": "extra_forbidden",
+                            "loc": [bad],
+                            "msg": "Extra inputs are not permitted",
+                        }
+                    ]
+                )
+            if self._var_kw is None:
+                data = params
+            else:
+                named = {s.name for s in self.slots if s.kind is not _P.VAR_KEYWORD}
+                data = {k: v for k, v in params.items() if k in named}
+                data[f"**{self._var_kw.name}"] = {k: v for k, v in params.items() if k not in named}
+        try:
+            validated = self.model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False)
+            raise InvalidParams(
+                data=pydantic_core.to_jsonable_python(errors, fallback=str)
+            ) from None
+        values = validated.__dict__
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for slot in self.slots:
+            value = values[slot.field]
+            if slot.kind is _P.POSITIONAL_ONLY:
+                args.append(value)
+            elif slot.kind is _P.VAR_POSITIONAL:
+                # Everything before *args must then go by position too.
+                args.extend(kwargs.pop(s.name) for s in self.slots if s.name in kwargs)
+                args.extend(value)
+            elif slot.kind is _P.VAR_KEYWORD:
+                kwargs.update(value)
+            else:
+                kwargs[slot.name] = value
+        return args, kwargs
+
+
+def binder_for(func: Callable[..., Any], *, skip_first: bool = False) -> ParamsBinder:
+    """Return the cached :class:`ParamsBinder` of ``func`` (bound methods share their function's)."""
+    key = (getattr(func, "__func__", func), skip_first)
+    binder = _cache.get(key)
+    if binder is None:
+        binder = _cache[key] = ParamsBinder(func, skip_first=skip_first)
+    return binder

@@ -1,0 +1,236 @@
+"""Dispatching JSON-RPC requests to exposed methods.
+
+The router knows nothing of HTTP: it gets the body bytes and a :class:`CallContext`
+(which answers "is the caller authenticated?" and builds the handler object for
+``requires_handler_reference`` methods) and returns the bytes to answer, or ``None``
+when nothing is to be answered (notifications).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pydantic_core
+
+from ..errors import (
+    AccessDenied,
+    InternalError,
+    JsonRpcError,
+    MethodNotFound,
+    MethodTimeout,
+)
+from . import jsonrpc
+from .decorators import MethodSpec
+from .params import ParamsBinder, binder_for
+
+__all__ = ["CallContext", "CallObserver", "MethodEntry", "Router"]
+
+BlockingRunner = Callable[..., Awaitable[Any]]
+
+
+class CallContext(Protocol):
+    """What the router needs to know about the caller of one HTTP request."""
+
+    async def is_authenticated(self) -> bool:
+        """Return True when the caller may call private methods (computed once per request)."""
+        ...
+
+    def handler_reference(self) -> Any:
+        """Return the object given to ``requires_handler_reference`` methods."""
+        ...
+
+
+class CallObserver(Protocol):
+    """Told about every finished call: its method, duration and error code (``None``: success)."""
+
+    def __call__(self, method: str, duration: float, code: int | None) -> None:
+        """Record one finished call."""
+        ...
+
+
+@dataclass(slots=True)
+class MethodEntry:
+    """One callable method of a running service.
+
+    Attributes:
+        spec: The decorator's metadata.
+        func: The bound method (or any callable) to run.
+        owner: The service or module the method belongs to.
+        binder: Validates params against the signature.
+        is_async: Awaited on the loop when true, else run in the thread pool.
+        semaphore: Bounds concurrent calls when ``spec.max_concurrency`` is set.
+    """
+
+    spec: MethodSpec
+    func: Callable[..., Any]
+    owner: Any
+    binder: ParamsBinder
+    is_async: bool
+    semaphore: asyncio.Semaphore | None = field(default=None)
+
+    @classmethod
+    def create(cls, spec: MethodSpec, func: Callable[..., Any], owner: Any) -> MethodEntry:
+        """Build the entry, its params model included (cached per function)."""
+        target = getattr(func, "__func__", func)
+        return cls(
+            spec=spec,
+            func=func,
+            owner=owner,
+            binder=binder_for(func, skip_first=spec.requires_handler_reference),
+            is_async=inspect.iscoroutinefunction(target),
+            semaphore=asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None,
+        )
+
+
+class Router:
+    """Runs requests against a fixed table of methods.
+
+    Args:
+        methods: JSON-RPC name → entry.
+        run_blocking: Runs a plain function off the loop (the service's pool).
+        logger: Where failures and per-call DEBUG lines go.
+        debug: Put the exception class and text in internal errors' ``data``.
+        default_timeout: Seconds before a call is abandoned, unless its method says otherwise.
+        max_batch_length: The longest batch accepted.
+        batch_concurrency: At most this many elements of one batch run at once.
+    """
+
+    def __init__(
+        self,
+        methods: Mapping[str, MethodEntry],
+        *,
+        run_blocking: BlockingRunner,
+        logger: logging.Logger,
+        debug: bool = False,
+        default_timeout: float | None = None,
+        max_batch_length: int | None = None,
+        batch_concurrency: int = 16,
+    ) -> None:
+        self.methods = dict(methods)
+        self.observers: list[CallObserver] = []
+        self._run_blocking = run_blocking
+        self._logger = logger
+        self._debug = debug
+        self._default_timeout = default_timeout
+        self._max_batch_length = max_batch_length
+        self._batch_concurrency = batch_concurrency
+
+    async def handle(self, body: bytes, context: CallContext) -> bytes | None:
+        """Answer one HTTP body: the bytes to send back, or ``None`` for nothing."""
+        try:
+            parsed = jsonrpc.parse(body, max_batch_length=self._max_batch_length)
+        except JsonRpcError as exc:
+            return jsonrpc.dumps(jsonrpc.error_response(None, exc))
+        if isinstance(parsed, list):
+            return await self._handle_batch(parsed, context)
+        return await self.answer(parsed, context)
+
+    async def _handle_batch(
+        self, items: list[jsonrpc.Request | jsonrpc.Invalid], context: CallContext
+    ) -> bytes | None:
+        limit = asyncio.Semaphore(self._batch_concurrency)
+
+        async def bounded(item: jsonrpc.Request | jsonrpc.Invalid) -> bytes | None:
+            if isinstance(item, jsonrpc.Invalid):
+                return await self.answer(item, context)
+            async with limit:
+                return await self.answer(item, context)
+
+        if len(items) == 1:
+            answers = [await bounded(items[0])]
+        else:
+            answers = await asyncio.gather(*(bounded(item) for item in items))
+        parts = [answer for answer in answers if answer is not None]
+        if not parts:
+            return None
+        return b"[" + b",".join(parts) + b"]"
+
+    async def answer(
+        self, request: jsonrpc.Request | jsonrpc.Invalid, context: CallContext
+    ) -> bytes | None:
+        """Run one request and return its serialised response (``None`` for a notification)."""
+        if isinstance(request, jsonrpc.Invalid):
+            return jsonrpc.dumps(jsonrpc.error_response(request.id, request.error))
+        started = time.perf_counter()
+        code: int | None = None
+        try:
+            result = await self.call(request, context)
+            if request.is_notification:
+                return None
+            try:
+                return jsonrpc.dumps(jsonrpc.success_response(request.id, result))
+            except pydantic_core.PydanticSerializationError:
+                self._logger.exception(
+                    "the result of %r cannot be serialised to JSON", request.method
+                )
+                code = InternalError.code
+                return jsonrpc.dumps(jsonrpc.error_response(request.id, InternalError()))
+        except JsonRpcError as exc:
+            code = exc.code
+            if request.is_notification:
+                self._logger.info(
+                    "notification %r failed: %s %s", request.method, exc.code, exc.message
+                )
+                return None
+            return jsonrpc.dumps(jsonrpc.error_response(request.id, exc))
+        finally:
+            duration = time.perf_counter() - started
+            if self.observers:
+                for observer in self.observers:
+                    observer(request.method, duration, code)
+            if self._logger.isEnabledFor(logging.DEBUG):
+                self._logger.debug(
+                    "call %s took %.2f ms: %s",
+                    request.method,
+                    duration * 1000,
+                    "ok" if code is None else f"error {code}",
+                )
+
+    async def call(self, request: jsonrpc.Request, context: CallContext) -> Any:
+        """Look the method up, check access, bind params and run it.
+
+        Raises:
+            JsonRpcError: Any failure, already mapped to the error to answer with.
+        """
+        entry = self.methods.get(request.method)
+        if entry is None:
+            raise MethodNotFound(data=f"no method named {request.method!r}")
+        # Access before params: a caller without credentials learns nothing from them.
+        if entry.spec.private and not await context.is_authenticated():
+            raise AccessDenied()
+        args, kwargs = entry.binder.bind(request.params)
+        if entry.spec.requires_handler_reference:
+            args.insert(0, context.handler_reference())
+        timeout = entry.spec.timeout or self._default_timeout
+        try:
+            if entry.semaphore is None:
+                return await self._run(entry, args, kwargs, timeout)
+            async with entry.semaphore:
+                return await self._run(entry, args, kwargs, timeout)
+        except JsonRpcError:
+            raise
+        except TimeoutError:
+            self._logger.warning("%s timed out after %s s", request.method, timeout)
+            raise MethodTimeout(data={"timeout": timeout}) from None
+        except Exception as exc:
+            self._logger.exception("%s raised", request.method)
+            data = {"class": type(exc).__name__, "message": str(exc)} if self._debug else None
+            raise InternalError(data=data) from None
+
+    async def _run(
+        self, entry: MethodEntry, args: list[Any], kwargs: dict[str, Any], timeout: float | None
+    ) -> Any:
+        if entry.is_async:
+            awaitable = entry.func(*args, **kwargs)
+        else:
+            awaitable = self._run_blocking(entry.func, *args, **kwargs)
+        if timeout is None:
+            return await awaitable
+        async with asyncio.timeout(timeout):
+            return await awaitable

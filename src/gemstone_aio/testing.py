@@ -1,0 +1,46 @@
+"""Helpers for testing services with pytest.
+
+Most tests need nothing from here: build the app with ``service.make_app()`` and hand it
+to pytest-aiohttp's ``aiohttp_client`` fixture. For tests that need a real listening
+service (service-to-service calls, discovery, CLI), use :func:`serving`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+from .core.microservice import MicroService
+
+__all__ = ["serving"]
+
+S = TypeVar("S", bound=MicroService)
+
+
+@contextlib.asynccontextmanager
+async def serving(service: S, *, timeout: float = 10.0) -> AsyncIterator[S]:
+    """Run ``service`` in the current loop on 127.0.0.1 and a free port while the block runs.
+
+    On entry the service listens and ``service.accessible_at`` is its real URL; on exit
+    it is shut down the way SIGTERM would, and any error it raised is re-raised.
+    """
+    service.host = "127.0.0.1"
+    service.port = 0
+    service.refresh_accessible_at()
+    ready = asyncio.Event()
+    task = asyncio.create_task(service.serve(handle_signals=False, ready=ready))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task.done():
+        task.result()  # start-up failed: raise its error
+    if not ready.is_set():
+        task.cancel()
+        raise TimeoutError(f"{service.name} did not start within {timeout} s")
+    try:
+        yield service
+    finally:
+        service.stop()
+        await asyncio.wait_for(task, timeout)
