@@ -1,0 +1,67 @@
+"""Running client coroutines for commands: one place maps failures to exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .output import ExitCode, fail, print_error_object
+
+__all__ = ["ClientOptions", "parse_headers", "run_client"]
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """How to reach a service: timeout, credentials and extra headers."""
+
+    timeout: float
+    token: str | None = None
+    token_header: str = "X-Api-Token"
+    headers: Mapping[str, str] | None = None
+
+    def client(self, url: str) -> Any:
+        """A :class:`~gemstone_aio.client.RemoteService` for ``url`` with these options."""
+        from ..client import RemoteService
+
+        return RemoteService(
+            url,
+            timeout=self.timeout,
+            headers=self.headers,
+            token=self.token,
+            token_header=self.token_header,
+        )
+
+
+def parse_headers(items: Sequence[str]) -> dict[str, str]:
+    """``["K: V", ...]`` to a dict; a malformed item is a usage error."""
+    headers: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition(":")
+        if not sep or not key.strip():
+            fail(f"--header {item!r}: expected 'Name: value'", ExitCode.USAGE)
+        headers[key.strip()] = value.strip()
+    return headers
+
+
+def run_client(coro: Coroutine[Any, Any, ExitCode]) -> None:
+    """Run ``coro``; turn the client's expected failures into a message and an exit code.
+
+    A JSON-RPC error object exits with 1 (code, message and data on stderr); no answer at
+    all exits with 3; Ctrl-C exits with 130. Nothing expected prints a traceback.
+    """
+    import typer
+
+    from ..errors import CalledServiceError, GemstoneTransportError
+
+    try:
+        code = asyncio.run(coro)
+    except CalledServiceError as exc:
+        print_error_object(exc.code, exc.message, exc.data, exc.url)
+        raise typer.Exit(int(ExitCode.RPC_ERROR)) from None
+    except GemstoneTransportError as exc:
+        fail(str(exc), ExitCode.UNREACHABLE)
+    except KeyboardInterrupt:
+        fail("interrupted", ExitCode.INTERRUPTED)
+    raise typer.Exit(int(code))

@@ -1,0 +1,350 @@
+"""``gemstone call`` and ``gemstone call_raw`` against real services, in subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+import gemstone_aio as gemstone
+from gemstone_aio.testing import serving
+from tests.fixtures.cli import RunCli, free_port
+from tests.fixtures.services import Calculator
+
+
+class Vault(gemstone.MicroService):
+    """A service with a private method; callers authenticate with X-Api-Token or X-Key."""
+
+    name = "vault"
+
+    def authenticate_request(self, request: web.Request) -> Any:
+        token = request.headers.get("X-Api-Token") or request.headers.get("X-Key")
+        return token == "s3cret" and "admin"
+
+    @gemstone.exposed_method(private=True)
+    async def secret(self) -> str:
+        return "the treasure"
+
+
+class TinyRegistry(gemstone.MicroService):
+    """The registry protocol (DESIGN §5): ping(name, url), locate_service(glob)."""
+
+    name = "tiny-registry"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.services: dict[str, list[str]] = {}
+
+    @gemstone.exposed_method()
+    async def ping(self, name: str, url: str) -> bool:
+        self.services.setdefault(name, []).append(url)
+        return True
+
+    @gemstone.exposed_method()
+    async def locate_service(self, name: str) -> list[str]:
+        return [u for n, urls in self.services.items() if fnmatch.fnmatchcase(n, name) for u in urls]
+
+
+@pytest.fixture
+async def calc() -> AsyncIterator[Calculator]:
+    async with serving(Calculator()) as service:
+        yield service
+
+
+class WireRecorder:
+    """A bare aiohttp JSON-RPC endpoint that records what it receives.
+
+    It answers ``rpc.discover`` with a fixed OpenRPC document when ``describe`` is set,
+    and any other method with the params it got, so tests see exactly what was sent.
+    """
+
+    def __init__(self, describe: bool) -> None:
+        self.describe = describe
+        self.received: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        message = await request.json()
+        self.received.append(message)
+        self.headers.append(dict(request.headers))
+        reply: dict[str, Any] = {"jsonrpc": "2.0", "id": message["id"]}
+        if message["method"] == "rpc.discover" and self.describe:
+            reply["result"] = DOC
+        elif message["method"] == "rpc.discover":
+            reply["error"] = {"code": -32601, "message": "Method not found"}
+        else:
+            reply["result"] = {"method": message["method"], "params": message.get("params")}
+        return web.json_response(reply)
+
+
+DOC: dict[str, Any] = {
+    "openrpc": "1.2.6",
+    "info": {"title": "recorder", "version": "1.0"},
+    "methods": [
+        {
+            "name": "store",
+            "params": [
+                {"name": "count", "required": True, "schema": {"type": "integer"}},
+                {"name": "flag", "schema": {"type": "boolean"}},
+                {"name": "label", "schema": {"type": "string"}},
+                {"name": "tags", "schema": {"type": "array", "items": {"type": "string"}}},
+            ],
+            "result": {"name": "result", "schema": {"type": "object"}},
+        }
+    ],
+}
+
+
+async def _recorder(describe: bool) -> AsyncIterator[tuple[WireRecorder, str]]:
+    recorder = WireRecorder(describe)
+    app = web.Application()
+    app.router.add_post("/api", recorder.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield recorder, f"http://127.0.0.1:{port}/api"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def typed_recorder() -> AsyncIterator[tuple[WireRecorder, str]]:
+    async for item in _recorder(describe=True):
+        yield item
+
+
+@pytest.fixture
+async def plain_recorder() -> AsyncIterator[tuple[WireRecorder, str]]:
+    async for item in _recorder(describe=False):
+        yield item
+
+
+# -- call_raw: params forms --------------------------------------------------------------
+
+
+async def test_call_raw_prints_timing_and_result(calc: Calculator, gemstone_cli: RunCli) -> None:
+    result = await gemstone_cli("call_raw", calc.accessible_at, "subtract", "minuend:=42",
+                                "subtrahend:=23")
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("[!] Method call: ") and lines[0].endswith(" seconds")
+    assert lines[1:] == ["[!] Result:", "", "19"]
+    assert result.stderr == ""
+
+
+async def test_call_raw_json_prints_only_the_result(calc: Calculator, gemstone_cli: RunCli) -> None:
+    result = await gemstone_cli("call-raw", "--json", calc.accessible_at, "get_data")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout) == ["hello", 5]
+    assert result.stdout.count("\n") == 1
+
+
+async def test_key_value_sends_a_string(calc: Calculator, gemstone_cli: RunCli) -> None:
+    result = await gemstone_cli("call_raw", "--json", calc.accessible_at, "say_hello", "name=a=b")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout) == "hello a=b"
+
+
+async def test_positional_json_values(calc: Calculator, gemstone_cli: RunCli) -> None:
+    result = await gemstone_cli("call_raw", "--json", calc.accessible_at, "sum", "1", "2", "39")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout) == 42
+    text = await gemstone_cli("call_raw", "--json", calc.accessible_at, "echo", "not json")
+    assert json.loads(text.stdout) == "not json"
+    typed = await gemstone_cli("call_raw", "--json", calc.accessible_at, "echo", '{"a": [1, null]}')
+    assert json.loads(typed.stdout) == {"a": [1, None]}
+
+
+async def test_wire_forms_without_rpc_discover(
+    plain_recorder: tuple[WireRecorder, str], gemstone_cli: RunCli
+) -> None:
+    recorder, url = plain_recorder
+    result = await gemstone_cli("call_raw", "--json", url, "store", "count=3", "tags:=[1,\"x\"]")
+    assert result.code == 0, result.stderr
+    # The service cannot describe itself: strings stay strings, typed values stay typed.
+    assert json.loads(result.stdout) == {"method": "store",
+                                         "params": {"count": "3", "tags": [1, "x"]}}
+    assert [m["method"] for m in recorder.received] == ["rpc.discover", "store"]
+    none = await gemstone_cli("call_raw", "--json", url, "store")
+    assert json.loads(none.stdout) == {"method": "store", "params": None}
+    assert "params" not in recorder.received[-1]
+
+
+async def test_strings_are_converted_to_declared_types(
+    typed_recorder: tuple[WireRecorder, str], gemstone_cli: RunCli
+) -> None:
+    recorder, url = typed_recorder
+    result = await gemstone_cli("call_raw", "--json", url, "store", "count=3", "flag=true",
+                                "label=12", "tags=[\"a\"]")
+    assert result.code == 0, result.stderr
+    assert recorder.received[-1]["params"] == {"count": 3, "flag": True, "label": "12",
+                                               "tags": ["a"]}
+    raw = await gemstone_cli("call_raw", "--json", "--no-discover", url, "store", "count=3")
+    assert raw.code == 0, raw.stderr
+    assert recorder.received[-1] == {"jsonrpc": "2.0", "method": "store",
+                                     "params": {"count": "3"}, "id": recorder.received[-1]["id"]}
+    assert "rpc.discover" not in [m["method"] for m in recorder.received[-1:]]
+    # Only typed values: no need to ask rpc.discover.
+    before = len(recorder.received)
+    await gemstone_cli("call_raw", "--json", url, "store", "count:=4")
+    assert [m["method"] for m in recorder.received[before:]] == ["store"]
+
+
+async def test_headers_and_token(
+    plain_recorder: tuple[WireRecorder, str], gemstone_cli: RunCli
+) -> None:
+    recorder, url = plain_recorder
+    result = await gemstone_cli("call_raw", "--token", "t0k", "-H", "X-Trace: abc",
+                                "--header", "X-Other:v", url, "m", "1")
+    assert result.code == 0, result.stderr
+    headers = recorder.headers[-1]
+    assert headers["X-Api-Token"] == "t0k"
+    assert headers["X-Trace"] == "abc"
+    assert headers["X-Other"] == "v"
+
+
+async def test_private_method_needs_the_token(gemstone_cli: RunCli) -> None:
+    async with serving(Vault()) as vault:
+        denied = await gemstone_cli("call_raw", vault.accessible_at, "secret")
+        assert denied.code == 1
+        assert "error: JSON-RPC error -32001" in denied.stderr
+        assert denied.stdout == ""
+        ok = await gemstone_cli("call_raw", "--json", "--token", "s3cret", vault.accessible_at,
+                                "secret")
+        assert (ok.code, json.loads(ok.stdout)) == (0, "the treasure")
+        other = await gemstone_cli("call_raw", "--json", "--token", "s3cret", "--token-header",
+                                   "X-Key", vault.accessible_at, "secret")
+        assert (other.code, json.loads(other.stdout)) == (0, "the treasure")
+
+
+# -- exit codes --------------------------------------------------------------------------
+
+
+async def test_jsonrpc_error_prints_code_message_data(calc: Calculator, gemstone_cli: RunCli) -> None:
+    missing = await gemstone_cli("call_raw", calc.accessible_at, "nope")
+    assert missing.code == 1
+    assert missing.stderr.startswith(f"error: JSON-RPC error -32601 from {calc.accessible_at}: ")
+    assert "Traceback" not in missing.stderr
+    bad = await gemstone_cli("call_raw", calc.accessible_at, "subtract", "minuend=x",
+                             "subtrahend:=1")
+    assert bad.code == 1
+    assert "error: JSON-RPC error -32602" in bad.stderr
+    data = json.loads(bad.stderr.split("data: ", 1)[1])
+    assert any("minuend" in json.dumps(item) for item in data)
+    assert bad.stdout == ""
+
+
+async def test_connection_refused_exits_3(gemstone_cli: RunCli) -> None:
+    url = f"http://127.0.0.1:{free_port()}/api"
+    result = await gemstone_cli("call_raw", url, "anything")
+    assert result.code == 3
+    assert result.stderr.startswith(f"error: cannot reach {url}")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+async def test_timeout_exits_3(calc: Calculator, gemstone_cli: RunCli) -> None:
+    result = await gemstone_cli("call_raw", "--timeout", "0.3", calc.accessible_at, "nap", "5")
+    assert result.code == 3
+    assert result.stderr == f"error: {calc.accessible_at} did not answer within 0.3 s\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["a=1", "2"], "error: 'a=1' is by name and '2' is by position"),
+        (["n:=oops"], "error: 'n:=oops': the value after ':=' is not JSON"),
+        (["a=1", "a=2"], "error: param 'a' is given twice"),
+        (["--header", "nocolon"], "error: --header 'nocolon': expected 'Name: value'"),
+        (["--timeout", "0"], "error: --timeout must be positive, got 0.0"),
+    ],
+)
+async def test_usage_errors_exit_2(args: list[str], message: str, gemstone_cli: RunCli) -> None:
+    options = [a for a in args if a.startswith("--") or args.index(a) % 2 and args[0].startswith("--")]
+    params = [a for a in args if a not in options]
+    result = await gemstone_cli("call_raw", *options, "http://127.0.0.1:9/api", "m", *params)
+    assert result.code == 2
+    assert result.stderr.startswith(message)
+    assert result.stderr.count("\n") == 1
+
+
+async def test_click_usage_errors_exit_2(gemstone_cli: RunCli) -> None:
+    missing = await gemstone_cli("call_raw", "http://127.0.0.1:9/api")
+    assert missing.code == 2
+    assert "Missing argument" in missing.stderr
+    unknown = await gemstone_cli("call_raw", "--bogus", "http://127.0.0.1:9/api", "m")
+    assert unknown.code == 2
+    assert "No such option" in unknown.stderr
+    no_registry = await gemstone_cli("call", "calculator", "sum")
+    assert no_registry.code == 2
+    assert no_registry.stderr == "error: no registry: pass --registry URL or set GEMSTONE_REGISTRY\n"
+
+
+# -- call through a registry -------------------------------------------------------------
+
+
+async def test_call_through_registry(calc: Calculator, gemstone_cli: RunCli) -> None:
+    async with serving(TinyRegistry()) as registry:
+        await registry.ping("calculator", calc.accessible_at)
+        result = await gemstone_cli("call", "--registry", registry.accessible_at, "calc*",
+                                    "subtract", "10", "4")
+        assert result.code == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith("[!] Service identification: ")
+        assert lines[1] == "[!] Service name: calc*"
+        assert lines[2] == f"[!] Service URL : {calc.accessible_at}"
+        assert lines[3].startswith("[!] Method call: ")
+        assert lines[4:] == ["[!] Result:", "", "6"]
+        via_env = await gemstone_cli("call", "--json", "calculator", "say_hello", "name=env",
+                                     env={"GEMSTONE_REGISTRY": registry.accessible_at})
+        assert (via_env.code, json.loads(via_env.stdout)) == (0, "hello env")
+
+
+async def test_call_skips_dead_instances(calc: Calculator, gemstone_cli: RunCli) -> None:
+    async with serving(TinyRegistry()) as registry:
+        await registry.ping("calculator", f"http://127.0.0.1:{free_port()}/api")
+        await registry.ping("calculator", calc.accessible_at)
+        result = await gemstone_cli("call", "--json", "-r", registry.accessible_at, "calculator",
+                                    "get_data")
+        assert (result.code, json.loads(result.stdout)) == (0, ["hello", 5])
+
+
+async def test_call_no_match_exits_4(gemstone_cli: RunCli) -> None:
+    async with serving(TinyRegistry()) as registry:
+        result = await gemstone_cli("call", "-r", registry.accessible_at, "ghost.*", "m")
+    assert result.code == 4
+    assert result.stderr == (
+        f"error: registry {registry.accessible_at} knows no live service matching 'ghost.*'\n"
+    )
+
+
+async def test_call_registry_unreachable_exits_3(gemstone_cli: RunCli) -> None:
+    url = f"http://127.0.0.1:{free_port()}/api"
+    result = await gemstone_cli("call", "-r", url, "x", "m")
+    assert result.code == 3
+    assert result.stderr.startswith(f"error: cannot reach {url}")
+
+
+async def test_call_all_instances_dead_exits_3(gemstone_cli: RunCli) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/api"
+    async with serving(TinyRegistry()) as registry:
+        await registry.ping("calculator", dead)
+        result = await gemstone_cli("call", "-r", registry.accessible_at, "calculator", "m")
+    assert result.code == 3
+    assert result.stderr.startswith(f"error: cannot reach {dead}")
+
+
+async def test_many_calls_at_once_keep_the_loop_serving(calc: Calculator, gemstone_cli: RunCli) -> None:
+    results = await asyncio.gather(
+        *(gemstone_cli("call_raw", "--json", calc.accessible_at, "sum", str(i), "1")
+          for i in range(4))
+    )
+    assert [json.loads(r.stdout) for r in results] == [1, 2, 3, 4]
