@@ -13,7 +13,7 @@ from aiohttp import web
 
 import gemstone_aio as gemstone
 from gemstone_aio.testing import serving
-from tests.fixtures.cli import RunCli, free_port
+from tests.fixtures.cli import RunCli, WireRecorder, free_port
 from tests.fixtures.services import Calculator
 
 
@@ -56,77 +56,6 @@ async def calc() -> AsyncIterator[Calculator]:
         yield service
 
 
-class WireRecorder:
-    """A bare aiohttp JSON-RPC endpoint that records what it receives.
-
-    It answers ``rpc.discover`` with a fixed OpenRPC document when ``describe`` is set,
-    and any other method with the params it got, so tests see exactly what was sent.
-    """
-
-    def __init__(self, describe: bool) -> None:
-        self.describe = describe
-        self.received: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        message = await request.json()
-        self.received.append(message)
-        self.headers.append(dict(request.headers))
-        reply: dict[str, Any] = {"jsonrpc": "2.0", "id": message["id"]}
-        if message["method"] == "rpc.discover" and self.describe:
-            reply["result"] = DOC
-        elif message["method"] == "rpc.discover":
-            reply["error"] = {"code": -32601, "message": "Method not found"}
-        else:
-            reply["result"] = {"method": message["method"], "params": message.get("params")}
-        return web.json_response(reply)
-
-
-DOC: dict[str, Any] = {
-    "openrpc": "1.2.6",
-    "info": {"title": "recorder", "version": "1.0"},
-    "methods": [
-        {
-            "name": "store",
-            "params": [
-                {"name": "count", "required": True, "schema": {"type": "integer"}},
-                {"name": "flag", "schema": {"type": "boolean"}},
-                {"name": "label", "schema": {"type": "string"}},
-                {"name": "tags", "schema": {"type": "array", "items": {"type": "string"}}},
-            ],
-            "result": {"name": "result", "schema": {"type": "object"}},
-        }
-    ],
-}
-
-
-async def _recorder(describe: bool) -> AsyncIterator[tuple[WireRecorder, str]]:
-    recorder = WireRecorder(describe)
-    app = web.Application()
-    app.router.add_post("/api", recorder.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield recorder, f"http://127.0.0.1:{port}/api"
-    finally:
-        await runner.cleanup()
-
-
-@pytest.fixture
-async def typed_recorder() -> AsyncIterator[tuple[WireRecorder, str]]:
-    async for item in _recorder(describe=True):
-        yield item
-
-
-@pytest.fixture
-async def plain_recorder() -> AsyncIterator[tuple[WireRecorder, str]]:
-    async for item in _recorder(describe=False):
-        yield item
-
-
 # -- call_raw: params forms --------------------------------------------------------------
 
 
@@ -135,7 +64,8 @@ async def test_call_raw_prints_timing_and_result(calc: Calculator, gemstone_cli:
                                 "subtrahend:=23")
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("[!] Method call: ") and lines[0].endswith(" seconds")
+    assert lines[0].startswith("[!] Method call: ")
+    assert lines[0].endswith(" seconds")
     assert lines[1:] == ["[!] Result:", "", "19"]
     assert result.stderr == ""
 
@@ -258,18 +188,18 @@ async def test_timeout_exits_3(calc: Calculator, gemstone_cli: RunCli) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("options", "params", "message"),
     [
-        (["a=1", "2"], "error: 'a=1' is by name and '2' is by position"),
-        (["n:=oops"], "error: 'n:=oops': the value after ':=' is not JSON"),
-        (["a=1", "a=2"], "error: param 'a' is given twice"),
-        (["--header", "nocolon"], "error: --header 'nocolon': expected 'Name: value'"),
-        (["--timeout", "0"], "error: --timeout must be positive, got 0.0"),
+        ([], ["a=1", "2"], "error: 'a=1' is by name and '2' is by position"),
+        ([], ["n:=oops"], "error: 'n:=oops': the value after ':=' is not JSON"),
+        ([], ["a=1", "a=2"], "error: param 'a' is given twice"),
+        (["--header", "nocolon"], [], "error: --header 'nocolon': expected 'Name: value'"),
+        (["--timeout", "0"], [], "error: --timeout must be positive, got 0.0"),
     ],
 )
-async def test_usage_errors_exit_2(args: list[str], message: str, gemstone_cli: RunCli) -> None:
-    options = [a for a in args if a.startswith("--") or args.index(a) % 2 and args[0].startswith("--")]
-    params = [a for a in args if a not in options]
+async def test_usage_errors_exit_2(
+    options: list[str], params: list[str], message: str, gemstone_cli: RunCli
+) -> None:
     result = await gemstone_cli("call_raw", *options, "http://127.0.0.1:9/api", "m", *params)
     assert result.code == 2
     assert result.stderr.startswith(message)

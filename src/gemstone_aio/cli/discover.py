@@ -65,34 +65,38 @@ def _signature(method: Mapping[str, Any], document: Mapping[str, Any]) -> str:
     return f"{method.get('name')}({', '.join(parts)}) -> {returns}"
 
 
-def _print_openrpc(document: Mapping[str, Any], url: str) -> None:
-    from rich.table import Table
+def _print_methods(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.text import Text
 
+    console = stdout()
+    console.print(Text(title, style="bold"))
+    for signature, doc in rows:
+        console.print()
+        console.print(Text(signature, style="cyan"))
+        for line in doc.strip().splitlines():
+            console.print(Text("    " + line))
+
+
+def _print_openrpc(document: Mapping[str, Any], url: str) -> None:
     info = document.get("info") if isinstance(document.get("info"), Mapping) else {}
     title = f"{info.get('title', '?')} {info.get('version', '')}".strip()
-    table = Table(title=f"{title} — {url}", show_lines=False, expand=False)
-    table.add_column("method", overflow="fold")
-    table.add_column("description", overflow="fold")
+    rows = []
     for method in document.get("methods") or ():
         if not isinstance(method, Mapping):
             continue
-        doc = method.get("summary") or method.get("description") or ""
-        flags = [word for word in ("deprecated",) if method.get(word)]
-        table.add_row(_signature(method, document), " ".join([*map("[{}]".format, flags), doc]))
-    stdout().print(table)
+        doc = str(method.get("description") or method.get("summary") or "")
+        if method.get("deprecated"):
+            doc = f"(deprecated) {doc}"
+        rows.append((_signature(method, document), doc))
+    _print_methods(f"{title} — {url}", rows)
 
 
 def _print_specs(specs: Mapping[str, Any], url: str) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"{specs.get('name', '?')} — {url} (get_service_specs)")
-    table.add_column("method")
-    table.add_column("description", overflow="fold")
     methods = specs.get("methods") or {}
+    rows = []
     if isinstance(methods, Mapping):
-        for name, doc in sorted(methods.items()):
-            table.add_row(str(name), str(doc or ""))
-    stdout().print(table)
+        rows = [(str(name), str(doc or "")) for name, doc in sorted(methods.items())]
+    _print_methods(f"{specs.get('name', '?')} — {url} (from get_service_specs)", rows)
 
 
 def describe(

@@ -1,0 +1,189 @@
+"""``gemstone run`` (and ``--reload``) serving real services in subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import gemstone_aio
+from gemstone_aio.client import RemoteService
+from tests.fixtures.cli import RunCli, free_port, start_cli
+
+SERVICE = '''
+import gemstone_aio as gemstone
+
+
+class Greeter(gemstone.MicroService):
+    name = "greeter-{tag}"
+    greeting = "hello"
+    loud = False
+
+    @gemstone.exposed_method()
+    async def greet(self, who: str) -> str:
+        text = f"{{self.greeting}} {{who}} {version}"
+        return text.upper() if self.loud else text
+
+    @gemstone.exposed_method()
+    def workers(self) -> int:
+        return self.max_parallel_blocking_tasks
+'''
+
+
+def write_service(path: Path, tag: str, version: str = "v1") -> Path:
+    path.write_text(textwrap.dedent(SERVICE.format(tag=tag, version=version)))
+    return path
+
+
+async def wait_for_line(stream: asyncio.StreamReader | None, text: str, timeout: float = 30) -> str:
+    """Read lines until one contains ``text`` (the service logs 'serving at URL')."""
+    assert stream is not None
+    async with asyncio.timeout(timeout):
+        while True:
+            line = (await stream.readline()).decode()
+            if not line:
+                raise AssertionError(f"the process ended before printing {text!r}")
+            if text in line:
+                return line
+
+
+async def stop(proc: asyncio.subprocess.Process) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return await asyncio.wait_for(proc.wait(), 30)
+
+
+async def test_run_file_with_options(tmp_path: Path) -> None:
+    path = write_service(tmp_path / "greeter.py", "file")
+    port = free_port()
+    proc = await start_cli("run", f"{path}:Greeter", "--port", str(port), "--greeting=hi",
+                           "--loud", "--max-parallel-blocking-tasks", "3")
+    try:
+        line = await wait_for_line(proc.stderr, "serving at")
+        url = f"http://127.0.0.1:{port}/api"
+        assert url in line
+        async with RemoteService(url) as client:
+            assert await client.call("greet", "ann") == "HI ANN V1"
+            assert await client.call("workers") == 3
+    finally:
+        code = await stop(proc)
+    assert code == 0
+
+
+async def test_run_module_target_picks_the_only_class(tmp_path: Path) -> None:
+    write_service(tmp_path / "greeter_mod.py", "mod")
+    port = free_port()
+    proc = await start_cli("run", "greeter_mod", "--host", "127.0.0.1", "--port", str(port),
+                           "--no-loud", cwd=tmp_path)
+    try:
+        await wait_for_line(proc.stderr, "serving at")
+        async with RemoteService(f"http://127.0.0.1:{port}/api") as client:
+            assert await client.call("greet", "bo") == "hello bo v1"
+    finally:
+        assert await stop(proc) == 0
+
+
+RUN_USAGE_CASES: dict[str, tuple[tuple[str, ...], str]] = {
+    # id: (args, expected stderr; "..." at the end: a prefix)
+    "missing-file": (("{tmp}/missing.py",), "error: no such file: {tmp}/missing.py\n"),
+    "two-classes": (("{tmp}/two.py",), "error: {tmp}/two.py defines 2 service classes "
+                    "(Greeter, Other): name one as {tmp}/two.py:ClassName\n"),
+    "no-such-class": (("{tmp}/good.py:Nope",),
+                      "error: {tmp}/good.py has no MicroService subclass named 'Nope'\n"),
+    "no-such-module": (("no_such_pkg_xyz:Svc",), "error: no module named 'no_such_pkg_xyz'\n"),
+    "import-error": (("{tmp}/broken.py",), "error: cannot import {tmp}/broken.py: "
+                     "ModuleNotFoundError: No module named 'no_such_module_anywhere'\n"),
+    "unknown-option": (("{tmp}/good.py", "--colour", "red"),
+                       "error: unknown option --colour for Greeter (it takes ..."),
+    "bad-port": (("{tmp}/good.py", "--port", "x"), "...Invalid value for '--port'"),
+    "bad-int": (("{tmp}/good.py", "--max-parallel-blocking-tasks", "many"),
+                "error: --max-parallel-blocking-tasks: expected int, got 'many'\n"),
+    "bad-bool": (("{tmp}/good.py", "--loud=maybe"),
+                 "error: --loud: expected true or false, got 'maybe'\n"),
+    "stray": (("{tmp}/good.py", "stray"), "error: unexpected argument 'stray'\n"),
+}
+
+
+@pytest.mark.parametrize("case", list(RUN_USAGE_CASES))
+async def test_run_usage_errors_exit_2(case: str, tmp_path: Path, gemstone_cli: RunCli) -> None:
+    good = write_service(tmp_path / "good.py", "good")
+    (tmp_path / "two.py").write_text(
+        good.read_text() + "\n\nclass Other(Greeter):\n    name = 'other'\n"
+    )
+    (tmp_path / "broken.py").write_text("import no_such_module_anywhere\n")
+    args, expected = RUN_USAGE_CASES[case]
+    result = await gemstone_cli("run", *(a.format(tmp=tmp_path) for a in args))
+    expected = expected.format(tmp=tmp_path)
+    assert result.code == 2, result
+    assert "Traceback" not in result.stderr
+    if expected.startswith("..."):
+        assert expected[3:] in result.stderr
+    elif expected.endswith("..."):
+        assert result.stderr.startswith(expected[:-3])
+    else:
+        assert result.stderr == expected
+
+
+async def test_run_port_in_use_exits_3(tmp_path: Path, gemstone_cli: RunCli) -> None:
+    path = write_service(tmp_path / "busy.py", "busy")
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        result = await gemstone_cli("run", str(path), "--port", str(port))
+    assert result.code == 3
+    assert f"error: greeter-busy cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_reload_restarts_on_change(tmp_path: Path) -> None:
+    path = write_service(tmp_path / "live.py", "live")
+    port = free_port()
+    proc = await start_cli("run", "--reload", str(path), "--port", str(port))
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        await wait_for_line(proc.stderr, "serving at")
+        async with RemoteService(url) as client:
+            assert await client.call("greet", "x") == "hello x v1"
+        write_service(path, "live", version="v2")
+        await wait_for_line(proc.stderr, "changed, restarting")
+        await wait_for_line(proc.stderr, "serving at")
+        async with RemoteService(url) as client:
+            assert await client.call("greet", "x") == "hello x v2"
+        # A broken edit: the child dies, the supervisor waits for the next change.
+        path.write_text("this is not python\n")
+        await wait_for_line(proc.stderr, "waiting for a change")
+        write_service(path, "live", version="v3")
+        await wait_for_line(proc.stderr, "serving at")
+        async with RemoteService(url) as client:
+            assert await client.call("greet", "x") == "hello x v3"
+    finally:
+        code = await stop(proc)
+    assert code == 0
+    # The child went with the supervisor: nothing listens any more.
+    with pytest.raises(OSError):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    "command", ["call", "call_raw", "call-raw", "describe", "run", "registry", "new", "emit",
+                "listen"],
+)
+async def test_help_of_every_command_has_an_example(command: str, gemstone_cli: RunCli) -> None:
+    result = await gemstone_cli(command, "--help")
+    assert result.code == 0, result.stderr
+    assert "Example" in result.stdout
+    assert f"gemstone {command.replace('-', '_')}" in result.stdout
+
+
+async def test_top_level_help_and_version(gemstone_cli: RunCli) -> None:
+    top, version, bare = await asyncio.gather(
+        gemstone_cli("--help"), gemstone_cli("--version"), gemstone_cli()
+    )
+    assert top.code == 0
+    assert "Exit codes: 0 ok, 1" in top.stdout
+    assert version.stdout == f"gemstone-aio {gemstone_aio.__version__}\n"
+    assert bare.code == 2  # no command: the help, as a usage error
+    assert "Usage" in bare.stdout + bare.stderr
