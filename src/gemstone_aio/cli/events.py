@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 from typing import Annotated, Any
@@ -53,6 +54,10 @@ def _run(coro: Any, url: str) -> None:
     """Run ``coro``; an unreachable broker exits 3, Ctrl-C 130, a bad URL 2."""
     from aio_pika.exceptions import AMQPError
 
+    # The failure is reported once, below; the client libraries' own log lines would
+    # repeat it (through logging's last-resort handler) on stderr.
+    for name in ("aiormq", "aio_pika"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         asyncio.run(coro)
     except (OSError, AMQPError, TimeoutError) as exc:
