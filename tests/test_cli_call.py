@@ -47,7 +47,9 @@ class TinyRegistry(gemstone.MicroService):
 
     @gemstone.exposed_method()
     async def locate_service(self, name: str) -> list[str]:
-        return [u for n, urls in self.services.items() if fnmatch.fnmatchcase(n, name) for u in urls]
+        return [
+            u for n, urls in self.services.items() if fnmatch.fnmatchcase(n, name) for u in urls
+        ]
 
 
 @pytest.fixture
@@ -60,8 +62,9 @@ async def calc() -> AsyncIterator[Calculator]:
 
 
 async def test_call_raw_prints_timing_and_result(calc: Calculator, gemstone_cli: RunCli) -> None:
-    result = await gemstone_cli("call_raw", calc.accessible_at, "subtract", "minuend:=42",
-                                "subtrahend:=23")
+    result = await gemstone_cli(
+        "call_raw", calc.accessible_at, "subtract", "minuend:=42", "subtrahend:=23"
+    )
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("[!] Method call: ")
@@ -97,11 +100,13 @@ async def test_wire_forms_without_rpc_discover(
     plain_recorder: tuple[WireRecorder, str], gemstone_cli: RunCli
 ) -> None:
     recorder, url = plain_recorder
-    result = await gemstone_cli("call_raw", "--json", url, "store", "count=3", "tags:=[1,\"x\"]")
+    result = await gemstone_cli("call_raw", "--json", url, "store", "count=3", 'tags:=[1,"x"]')
     assert result.code == 0, result.stderr
     # The service cannot describe itself: strings stay strings, typed values stay typed.
-    assert json.loads(result.stdout) == {"method": "store",
-                                         "params": {"count": "3", "tags": [1, "x"]}}
+    assert json.loads(result.stdout) == {
+        "method": "store",
+        "params": {"count": "3", "tags": [1, "x"]},
+    }
     assert [m["method"] for m in recorder.received] == ["rpc.discover", "store"]
     none = await gemstone_cli("call_raw", "--json", url, "store")
     assert json.loads(none.stdout) == {"method": "store", "params": None}
@@ -112,15 +117,24 @@ async def test_strings_are_converted_to_declared_types(
     typed_recorder: tuple[WireRecorder, str], gemstone_cli: RunCli
 ) -> None:
     recorder, url = typed_recorder
-    result = await gemstone_cli("call_raw", "--json", url, "store", "count=3", "flag=true",
-                                "label=12", "tags=[\"a\"]")
+    result = await gemstone_cli(
+        "call_raw", "--json", url, "store", "count=3", "flag=true", "label=12", 'tags=["a"]'
+    )
     assert result.code == 0, result.stderr
-    assert recorder.received[-1]["params"] == {"count": 3, "flag": True, "label": "12",
-                                               "tags": ["a"]}
+    assert recorder.received[-1]["params"] == {
+        "count": 3,
+        "flag": True,
+        "label": "12",
+        "tags": ["a"],
+    }
     raw = await gemstone_cli("call_raw", "--json", "--no-discover", url, "store", "count=3")
     assert raw.code == 0, raw.stderr
-    assert recorder.received[-1] == {"jsonrpc": "2.0", "method": "store",
-                                     "params": {"count": "3"}, "id": recorder.received[-1]["id"]}
+    assert recorder.received[-1] == {
+        "jsonrpc": "2.0",
+        "method": "store",
+        "params": {"count": "3"},
+        "id": recorder.received[-1]["id"],
+    }
     assert "rpc.discover" not in [m["method"] for m in recorder.received[-1:]]
     # Only typed values: no need to ask rpc.discover.
     before = len(recorder.received)
@@ -132,8 +146,9 @@ async def test_headers_and_token(
     plain_recorder: tuple[WireRecorder, str], gemstone_cli: RunCli
 ) -> None:
     recorder, url = plain_recorder
-    result = await gemstone_cli("call_raw", "--token", "t0k", "-H", "X-Trace: abc",
-                                "--header", "X-Other:v", url, "m", "1")
+    result = await gemstone_cli(
+        "call_raw", "--token", "t0k", "-H", "X-Trace: abc", "--header", "X-Other:v", url, "m", "1"
+    )
     assert result.code == 0, result.stderr
     headers = recorder.headers[-1]
     assert headers["X-Api-Token"] == "t0k"
@@ -147,24 +162,36 @@ async def test_private_method_needs_the_token(gemstone_cli: RunCli) -> None:
         assert denied.code == 1
         assert "error: JSON-RPC error -32001" in denied.stderr
         assert denied.stdout == ""
-        ok = await gemstone_cli("call_raw", "--json", "--token", "s3cret", vault.accessible_at,
-                                "secret")
+        ok = await gemstone_cli(
+            "call_raw", "--json", "--token", "s3cret", vault.accessible_at, "secret"
+        )
         assert (ok.code, json.loads(ok.stdout)) == (0, "the treasure")
-        other = await gemstone_cli("call_raw", "--json", "--token", "s3cret", "--token-header",
-                                   "X-Key", vault.accessible_at, "secret")
+        other = await gemstone_cli(
+            "call_raw",
+            "--json",
+            "--token",
+            "s3cret",
+            "--token-header",
+            "X-Key",
+            vault.accessible_at,
+            "secret",
+        )
         assert (other.code, json.loads(other.stdout)) == (0, "the treasure")
 
 
 # -- exit codes --------------------------------------------------------------------------
 
 
-async def test_jsonrpc_error_prints_code_message_data(calc: Calculator, gemstone_cli: RunCli) -> None:
+async def test_jsonrpc_error_prints_code_message_data(
+    calc: Calculator, gemstone_cli: RunCli
+) -> None:
     missing = await gemstone_cli("call_raw", calc.accessible_at, "nope")
     assert missing.code == 1
     assert missing.stderr.startswith(f"error: JSON-RPC error -32601 from {calc.accessible_at}: ")
     assert "Traceback" not in missing.stderr
-    bad = await gemstone_cli("call_raw", calc.accessible_at, "subtract", "minuend=x",
-                             "subtrahend:=1")
+    bad = await gemstone_cli(
+        "call_raw", calc.accessible_at, "subtract", "minuend=x", "subtrahend:=1"
+    )
     assert bad.code == 1
     assert "error: JSON-RPC error -32602" in bad.stderr
     data = json.loads(bad.stderr.split("data: ", 1)[1])
@@ -215,7 +242,9 @@ async def test_click_usage_errors_exit_2(gemstone_cli: RunCli) -> None:
     assert "No such option" in unknown.stderr
     no_registry = await gemstone_cli("call", "calculator", "sum")
     assert no_registry.code == 2
-    assert no_registry.stderr == "error: no registry: pass --registry URL or set GEMSTONE_REGISTRY\n"
+    assert (
+        no_registry.stderr == "error: no registry: pass --registry URL or set GEMSTONE_REGISTRY\n"
+    )
 
 
 # -- call through a registry -------------------------------------------------------------
@@ -223,9 +252,11 @@ async def test_click_usage_errors_exit_2(gemstone_cli: RunCli) -> None:
 
 async def test_call_through_registry(calc: Calculator, gemstone_cli: RunCli) -> None:
     async with serving(TinyRegistry()) as registry:
+        assert calc.accessible_at is not None
         await registry.ping("calculator", calc.accessible_at)
-        result = await gemstone_cli("call", "--registry", registry.accessible_at, "calc*",
-                                    "subtract", "10", "4")
+        result = await gemstone_cli(
+            "call", "--registry", registry.accessible_at, "calc*", "subtract", "10", "4"
+        )
         assert result.code == 0, result.stderr
         lines = result.stdout.splitlines()
         assert lines[0].startswith("[!] Service identification: ")
@@ -233,17 +264,25 @@ async def test_call_through_registry(calc: Calculator, gemstone_cli: RunCli) -> 
         assert lines[2] == f"[!] Service URL : {calc.accessible_at}"
         assert lines[3].startswith("[!] Method call: ")
         assert lines[4:] == ["[!] Result:", "", "6"]
-        via_env = await gemstone_cli("call", "--json", "calculator", "say_hello", "name=env",
-                                     env={"GEMSTONE_REGISTRY": registry.accessible_at})
+        via_env = await gemstone_cli(
+            "call",
+            "--json",
+            "calculator",
+            "say_hello",
+            "name=env",
+            env={"GEMSTONE_REGISTRY": registry.accessible_at},
+        )
         assert (via_env.code, json.loads(via_env.stdout)) == (0, "hello env")
 
 
 async def test_call_skips_dead_instances(calc: Calculator, gemstone_cli: RunCli) -> None:
     async with serving(TinyRegistry()) as registry:
         await registry.ping("calculator", f"http://127.0.0.1:{free_port()}/api")
+        assert calc.accessible_at is not None
         await registry.ping("calculator", calc.accessible_at)
-        result = await gemstone_cli("call", "--json", "-r", registry.accessible_at, "calculator",
-                                    "get_data")
+        result = await gemstone_cli(
+            "call", "--json", "-r", registry.accessible_at, "calculator", "get_data"
+        )
         assert (result.code, json.loads(result.stdout)) == (0, ["hello", 5])
 
 
@@ -272,9 +311,13 @@ async def test_call_all_instances_dead_exits_3(gemstone_cli: RunCli) -> None:
     assert result.stderr.startswith(f"error: cannot reach {dead}")
 
 
-async def test_many_calls_at_once_keep_the_loop_serving(calc: Calculator, gemstone_cli: RunCli) -> None:
+async def test_many_calls_at_once_keep_the_loop_serving(
+    calc: Calculator, gemstone_cli: RunCli
+) -> None:
     results = await asyncio.gather(
-        *(gemstone_cli("call_raw", "--json", calc.accessible_at, "sum", str(i), "1")
-          for i in range(4))
+        *(
+            gemstone_cli("call_raw", "--json", calc.accessible_at, "sum", str(i), "1")
+            for i in range(4)
+        )
     )
     assert [json.loads(r.stdout) for r in results] == [1, 2, 3, 4]

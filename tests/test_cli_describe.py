@@ -19,8 +19,10 @@ class OldStyle(gemstone.MicroService):
 
     @gemstone.exposed_method()
     async def get_service_specs(self) -> dict[str, Any]:
-        return {"name": self.name, "methods": {"get_service_specs": None,
-                                               "greet": "Say hello to someone."}}
+        return {
+            "name": self.name,
+            "methods": {"get_service_specs": None, "greet": "Say hello to someone."},
+        }
 
     @gemstone.exposed_method()
     async def greet(self, who: str) -> str:
@@ -32,12 +34,15 @@ async def test_describe_from_rpc_discover(
     typed_recorder: tuple[WireRecorder, str], gemstone_cli: RunCli
 ) -> None:
     _, url = typed_recorder
-    table, raw = await asyncio.gather(gemstone_cli("describe", url),
-                                      gemstone_cli("describe", "--json", url))
+    table, raw = await asyncio.gather(
+        gemstone_cli("describe", url), gemstone_cli("describe", "--json", url)
+    )
     assert table.code == 0, table.stderr
     assert f"recorder 1.0 — {url}" in table.stdout
-    assert ("store(count: integer, flag: boolean = …, label: string = …, "
-            "tags: array[string] = …) -> object") in table.stdout
+    assert (
+        "store(count: integer, flag: boolean = …, label: string = …, "
+        "tags: array[string] = …) -> object"
+    ) in table.stdout
     assert raw.code == 0, raw.stderr
     assert json.loads(raw.stdout) == DOC
 

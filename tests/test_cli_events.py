@@ -28,8 +28,9 @@ async def _ready(proc: asyncio.subprocess.Process) -> str:
 
 async def test_listen_prints_broadcast_events(rabbitmq_url: str, gemstone_cli: RunCli) -> None:
     created, paid = unique("order.created"), unique("order.paid")
-    listener = await start_cli("listen", "--url", rabbitmq_url, "--json", "--count", "3",
-                               created, paid)
+    listener = await start_cli(
+        "listen", "--url", rabbitmq_url, "--json", "--count", "3", created, paid
+    )
     try:
         line = await _ready(listener)
         assert f"listening for {created}, {paid} (broadcast) on amqp://guest:***@" in line
@@ -38,8 +39,9 @@ async def test_listen_prints_broadcast_events(rabbitmq_url: str, gemstone_cli: R
         assert first.stdout == (
             f"[!] Event '{created}' published (broadcast) to gemstone.broadcast.{created}\n"
         )
-        second = await gemstone_cli("emit", "--url", rabbitmq_url, "--service", "billing", paid,
-                                    "[1, 2]")
+        second = await gemstone_cli(
+            "emit", "--url", rabbitmq_url, "--service", "billing", paid, "[1, 2]"
+        )
         assert second.code == 0, second.stderr
         third = await gemstone_cli("emit", "--url", rabbitmq_url, paid, "plain text")
         assert third.code == 0, third.stderr
@@ -50,14 +52,20 @@ async def test_listen_prints_broadcast_events(rabbitmq_url: str, gemstone_cli: R
             await listener.wait()
     assert listener.returncode == 0, err.decode()
     assert [json.loads(line) for line in out.decode().splitlines()] == [
-        {"event": created, "service": "gemstone-cli", "broadcast": True,
-         "body": {"id": 42, "who": "ann"}},
+        {
+            "event": created,
+            "service": "gemstone-cli",
+            "broadcast": True,
+            "body": {"id": 42, "who": "ann"},
+        },
         {"event": paid, "service": "billing", "broadcast": True, "body": [1, 2]},
         {"event": paid, "service": "gemstone-cli", "broadcast": True, "body": "plain text"},
     ]
 
 
-async def test_emitted_event_reaches_an_amqp_consumer(rabbitmq_url: str, gemstone_cli: RunCli) -> None:
+async def test_emitted_event_reaches_an_amqp_consumer(
+    rabbitmq_url: str, gemstone_cli: RunCli
+) -> None:
     """Another program sees the documented topology: fanout exchange, headers, JSON body."""
     event = unique("user.signed_up")
     connection = await aio_pika.connect(rabbitmq_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -27,8 +28,16 @@ async def test_new_project_tests_pass(tmp_path: Path, gemstone_cli: RunCli) -> N
     ]
     assert 'name = "order-desk"' in (root / "src/order_desk/service.py").read_text()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-        cwd=root, env=cli_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        cwd=root,
+        env=cli_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 50)
     report = out.decode()
@@ -51,7 +60,7 @@ async def test_new_rejects_bad_names(
     result = await gemstone_cli("new", name, "-d", str(tmp_path))
     assert result.code == 2
     assert result.stderr.startswith(message)
-    assert list(tmp_path.iterdir()) == []
+    assert os.listdir(tmp_path) == []
 
 
 async def test_new_refuses_an_existing_folder(tmp_path: Path, gemstone_cli: RunCli) -> None:

@@ -16,8 +16,11 @@ from gemstone_aio.cli.params import Params, ParamsError, coerce, parse_params
         (["name=world"], {"name": "world"}, {"name"}),
         (["a=b=c"], {"a": "b=c"}, {"a"}),
         (["empty="], {"empty": ""}, {"empty"}),
-        (["n:=5", "f:=1.5", "ok:=true", "none:=null"],
-         {"n": 5, "f": 1.5, "ok": True, "none": None}, set()),
+        (
+            ["n:=5", "f:=1.5", "ok:=true", "none:=null"],
+            {"n": 5, "f": 1.5, "ok": True, "none": None},
+            set(),
+        ),
         (['tags:=["a", "b"]', 'o:={"k": 1}'], {"tags": ["a", "b"], "o": {"k": 1}}, set()),
         (["n:=5", "s=5"], {"n": 5, "s": "5"}, {"s"}),
         (["5", "2.5", "true", "null", '"x=y"', "[1]"], [5, 2.5, True, None, "x=y", [1]], set()),
@@ -69,12 +72,26 @@ DOC: dict[str, Any] = {
 
 def test_coerce_by_name_follows_declared_types() -> None:
     params = parse_params(
-        ["count=3", "ratio=0.5", "flag=yes", "items=[1,2]", "label=7", "maybe=null",
-         'point={"x":1}', "either=8"]
+        [
+            "count=3",
+            "ratio=0.5",
+            "flag=yes",
+            "items=[1,2]",
+            "label=7",
+            "maybe=null",
+            'point={"x":1}',
+            "either=8",
+        ]
     )
     assert coerce(params, DOC, "typed").value == {
-        "count": 3, "ratio": 0.5, "flag": True, "items": [1, 2], "label": "7",
-        "maybe": None, "point": {"x": 1}, "either": "8",
+        "count": 3,
+        "ratio": 0.5,
+        "flag": True,
+        "items": [1, 2],
+        "label": "7",
+        "maybe": None,
+        "point": {"x": 1},
+        "either": "8",
     }
 
 
@@ -85,7 +102,7 @@ def test_coerce_by_position_and_unconvertible_values_stay_strings() -> None:
 
 
 def test_coerce_leaves_typed_values_and_unknown_methods_alone() -> None:
-    params = parse_params(["count:=\"3\""])
+    params = parse_params(['count:="3"'])
     assert coerce(params, DOC, "typed").value == {"count": "3"}
     loose = parse_params(["count=3"])
     assert coerce(loose, DOC, "other").value == {"count": "3"}

@@ -50,9 +50,7 @@ app.command("call", epilog=EPILOG)(call)
 app.command("call_raw", epilog=EPILOG)(call_raw)
 app.command("call-raw", hidden=True, epilog=EPILOG)(call_raw)
 app.command("describe", epilog=EPILOG)(describe)
-app.command(
-    "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)(run)
+app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run)
 app.command("registry")(registry)
 app.command("new")(new)
 app.command("emit", epilog=EPILOG)(emit)

@@ -29,13 +29,15 @@ TokenHeaderOpt = Annotated[
 ]
 HeaderOpt = Annotated[
     list[str] | None,
-    typer.Option("--header", "-H", help="An extra HTTP header 'Name: value' (repeatable).",
-                 show_default=False),
+    typer.Option(
+        "--header",
+        "-H",
+        help="An extra HTTP header 'Name: value' (repeatable).",
+        show_default=False,
+    ),
 ]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for each answer.")]
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print only the result, as JSON, on stdout.")
-]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print only the result, as JSON, on stdout.")]
 NoDiscoverOpt = Annotated[
     bool,
     typer.Option(
@@ -45,8 +47,9 @@ NoDiscoverOpt = Annotated[
 ]
 
 
-def _options(token: str | None, token_header: str, header: list[str] | None,
-             timeout: float) -> ClientOptions:
+def _options(
+    token: str | None, token_header: str, header: list[str] | None, timeout: float
+) -> ClientOptions:
     if timeout <= 0:
         fail(f"--timeout must be positive, got {timeout}", ExitCode.USAGE)
     return ClientOptions(timeout, token, token_header, parse_headers(header or []))
@@ -89,8 +92,10 @@ async def _locate(registry: str, name: str, options: ClientOptions) -> tuple[lis
     if urls is None:
         urls = []
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-        fail(f"registry {registry} answered locate_service with {dumps(urls)}, "
-             "not a list of URLs", ExitCode.UNREACHABLE)
+        fail(
+            f"registry {registry} answered locate_service with {dumps(urls)}, not a list of URLs",
+            ExitCode.UNREACHABLE,
+        )
     return urls, elapsed
 
 
@@ -100,9 +105,13 @@ def call(
     params: ParamsArg = None,
     registry: Annotated[
         str | None,
-        typer.Option("--registry", "-r", envvar="GEMSTONE_REGISTRY",
-                     help="URL of the service registry (or $GEMSTONE_REGISTRY).",
-                     show_default=False),
+        typer.Option(
+            "--registry",
+            "-r",
+            envvar="GEMSTONE_REGISTRY",
+            help="URL of the service registry (or $GEMSTONE_REGISTRY).",
+            show_default=False,
+        ),
     ] = None,
     token: TokenOpt = None,
     token_header: TokenHeaderOpt = "X-Api-Token",
@@ -117,7 +126,6 @@ def call(
     and the result.
 
     Example:
-
         gemstone call --registry http://127.0.0.1:8000/api 'hello.*' say_hello name=world
     """
     if registry is None:
@@ -128,8 +136,7 @@ def call(
     async def run() -> ExitCode:
         urls, located = await _locate(registry, name, options)
         if not urls:
-            fail(f"registry {registry} knows no live service matching {name!r}",
-                 ExitCode.NOT_FOUND)
+            fail(f"registry {registry} knows no live service matching {name!r}", ExitCode.NOT_FOUND)
         from ..errors import GemstoneTransportError
 
         last: GemstoneTransportError | None = None
@@ -143,12 +150,16 @@ def call(
                     last = exc
                     continue
                 elapsed = time.perf_counter() - started
-            _print_result(result, as_json, [
-                f"[!] Service identification: {located:.5f} seconds",
-                f"[!] Service name: {name}",
-                f"[!] Service URL : {url}",
-                f"[!] Method call: {elapsed:.5f} seconds",
-            ])
+            _print_result(
+                result,
+                as_json,
+                [
+                    f"[!] Service identification: {located:.5f} seconds",
+                    f"[!] Service name: {name}",
+                    f"[!] Service URL : {url}",
+                    f"[!] Method call: {elapsed:.5f} seconds",
+                ],
+            )
             return ExitCode.OK
         assert last is not None
         raise last
@@ -170,7 +181,6 @@ def call_raw(
     """Call a method of the service at URL (no registry).
 
     Example:
-
         gemstone call_raw http://127.0.0.1:8000/api subtract minuend:=42 subtrahend:=23
     """
     options = _options(token, token_header, header, timeout)

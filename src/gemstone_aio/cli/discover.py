@@ -78,7 +78,9 @@ def _print_methods(title: str, rows: list[tuple[str, str]]) -> None:
 
 
 def _print_openrpc(document: Mapping[str, Any], url: str) -> None:
-    info = document.get("info") if isinstance(document.get("info"), Mapping) else {}
+    info = document.get("info")
+    if not isinstance(info, Mapping):
+        info = {}
     title = f"{info.get('title', '?')} {info.get('version', '')}".strip()
     rows = []
     for method in document.get("methods") or ():
@@ -101,18 +103,25 @@ def _print_specs(specs: Mapping[str, Any], url: str) -> None:
 
 def describe(
     url: Annotated[str, typer.Argument(help="The service's JSON-RPC endpoint URL.")],
-    token: Annotated[str | None, typer.Option("--token", help="API token (to see private methods).",
-                                             show_default=False)] = None,
-    token_header: Annotated[str, typer.Option("--token-header", help="The header of --token.")] = "X-Api-Token",
-    header: Annotated[list[str] | None, typer.Option("--header", "-H", help="Extra header 'Name: value'.",
-                                                     show_default=False)] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="API token (to see private methods).", show_default=False),
+    ] = None,
+    token_header: Annotated[
+        str, typer.Option("--token-header", help="The header of --token.")
+    ] = "X-Api-Token",
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="Extra header 'Name: value'.", show_default=False),
+    ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait.")] = 30.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw description as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the raw description as JSON.")
+    ] = False,
 ) -> None:
     """List the methods of the service at URL with their params, types and docs.
 
     Example:
-
         gemstone describe http://127.0.0.1:8000/api
     """
     options = ClientOptions(timeout, token, token_header, parse_headers(header or []))
@@ -127,8 +136,11 @@ def describe(
                 try:
                     specs = await svc.request("get_service_specs")
                 except CalledServiceError as exc:
-                    fail(f"{url} answers neither rpc.discover nor get_service_specs "
-                         f"({exc.code}: {exc.message})", ExitCode.RPC_ERROR)
+                    fail(
+                        f"{url} answers neither rpc.discover nor get_service_specs "
+                        f"({exc.code}: {exc.message})",
+                        ExitCode.RPC_ERROR,
+                    )
         if as_json:
             typer.echo(dumps(document if document is not None else specs, indent=2))
         elif document is not None:

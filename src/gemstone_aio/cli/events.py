@@ -27,7 +27,8 @@ from .params import ParamsError, parse_params
 __all__ = ["emit", "listen"]
 
 UrlOpt = Annotated[
-    str, typer.Option("--url", envvar="GEMSTONE_AMQP_URL", help="The broker (or $GEMSTONE_AMQP_URL).")
+    str,
+    typer.Option("--url", envvar="GEMSTONE_AMQP_URL", help="The broker (or $GEMSTONE_AMQP_URL)."),
 ]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the broker.")]
 
@@ -79,19 +80,25 @@ async def _connect(url: str, timeout: float) -> Any:
 
 def emit(
     event: Annotated[str, typer.Argument(help="The event name.")],
-    body: Annotated[list[str] | None, typer.Argument(
-        help="The body: one JSON value, or key=value / key:=JSON items making an object.",
-        show_default=False)] = None,
+    body: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="The body: one JSON value, or key=value / key:=JSON items making an object.",
+            show_default=False,
+        ),
+    ] = None,
     url: UrlOpt = DEFAULT_URL,
-    task: Annotated[bool, typer.Option(
-        "--task", help="Send to exactly one subscriber (broadcast=False).")] = False,
-    service: Annotated[str, typer.Option("--service", help="The emitter named in the headers.")] = "gemstone-cli",
+    task: Annotated[
+        bool, typer.Option("--task", help="Send to exactly one subscriber (broadcast=False).")
+    ] = False,
+    service: Annotated[
+        str, typer.Option("--service", help="The emitter named in the headers.")
+    ] = "gemstone-cli",
     timeout: TimeoutOpt = 10.0,
 ) -> None:
     """Publish an event (as a service's emit_event would), waiting for the broker's confirm.
 
     Example:
-
         gemstone emit --url amqp://guest:guest@127.0.0.1:5672/ order.created id:=42 customer=ann
     """
     _check_url(url)
@@ -113,10 +120,12 @@ def emit(
                 payload,
                 content_type="application/json",
                 content_encoding="utf-8",
-                headers={HEADER_EVENT: event, HEADER_SERVICE: service,
-                         HEADER_BROADCAST: broadcast},
-                delivery_mode=(aio_pika.DeliveryMode.NOT_PERSISTENT if broadcast
-                               else aio_pika.DeliveryMode.PERSISTENT),
+                headers={HEADER_EVENT: event, HEADER_SERVICE: service, HEADER_BROADCAST: broadcast},
+                delivery_mode=(
+                    aio_pika.DeliveryMode.NOT_PERSISTENT
+                    if broadcast
+                    else aio_pika.DeliveryMode.PERSISTENT
+                ),
                 timestamp=time.time(),
                 app_id=service,
             )
@@ -137,7 +146,7 @@ def _event_name(message: Any) -> str:
     exchange = message.exchange or ""
     for prefix in (BROADCAST_PREFIX, TASKS_PREFIX):
         if exchange.startswith(prefix):
-            return str(exchange[len(prefix):])
+            return str(exchange[len(prefix) :])
     return str(exchange)
 
 
@@ -169,11 +178,20 @@ def _print_event(message: Any, as_json: bool) -> None:
 def listen(
     events: Annotated[list[str], typer.Argument(help="Event names to print.")],
     url: UrlOpt = DEFAULT_URL,
-    task: Annotated[bool, typer.Option(
-        "--task", help="Take one-of-N (task) events from their shared queue. They are "
-        "acknowledged, so services do not get them: use on a test broker only.")] = False,
-    count: Annotated[int | None, typer.Option(
-        "--count", "-n", help="Exit after printing this many events.", show_default=False)] = None,
+    task: Annotated[
+        bool,
+        typer.Option(
+            "--task",
+            help="Take one-of-N (task) events from their shared queue. They are "
+            "acknowledged, so services do not get them: use on a test broker only.",
+        ),
+    ] = False,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            "--count", "-n", help="Exit after printing this many events.", show_default=False
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     timeout: TimeoutOpt = 10.0,
 ) -> None:
@@ -183,7 +201,6 @@ def listen(
     from the services.
 
     Example:
-
         gemstone listen --url amqp://guest:guest@127.0.0.1:5672/ order.created order.paid
     """
     _check_url(url)

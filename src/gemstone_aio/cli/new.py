@@ -30,8 +30,10 @@ def project_names(name: str) -> dict[str, str]:
             "digits, '_' and '-'"
         )
     package = name.replace("-", "_").lower()
-    if keyword.iskeyword(package) or package in sys.stdlib_module_names or package.startswith(
-        "gemstone"
+    if (
+        keyword.iskeyword(package)
+        or package in sys.stdlib_module_names
+        or package.startswith("gemstone")
     ):
         raise ValueError(f"project name {name!r} would shadow the module {package!r}")
     words = [w for w in re.split(r"[_-]+", name) if w]
@@ -43,13 +45,13 @@ def project_names(name: str) -> dict[str, str]:
 
 def new(
     name: Annotated[str, typer.Argument(help="The project (and service) name, e.g. orders.")],
-    directory: Annotated[Path, typer.Option(
-        "--directory", "-d", help="Where to create the project folder.")] = Path("."),
+    directory: Annotated[
+        Path, typer.Option("--directory", "-d", help="Where to create the project folder.")
+    ] = Path("."),
 ) -> None:
     """Create a new service project: package, service, tests, README and pyproject.
 
     Example:
-
         gemstone new orders && cd orders && python -m pytest
     """
     from .._version import __version__
@@ -69,6 +71,7 @@ def new(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Template(text).substitute(values), encoding="utf-8")
     console = stdout()
-    console.print(f"Created {root} (service class {names['package']}.service.{names['cls']})",
-                  markup=False)
+    console.print(
+        f"Created {root} (service class {names['package']}.service.{names['cls']})", markup=False
+    )
     console.print(f"Next: cd {root} && pip install -e '.[test]' && python -m pytest", markup=False)

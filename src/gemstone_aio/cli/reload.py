@@ -78,17 +78,27 @@ def supervise(args: Sequence[str], roots: Sequence[Path]) -> int:
             time.sleep(POLL_INTERVAL)
             now = snapshot(roots)
             if now != seen:
-                changed = sorted({*now.keys() ^ seen.keys(),
-                                  *(p for p in now.keys() & seen.keys() if now[p] != seen[p])})
+                changed = sorted(
+                    {
+                        *now.keys() ^ seen.keys(),
+                        *(p for p in now.keys() & seen.keys() if now[p] != seen[p]),
+                    }
+                )
                 seen = now
-                print(f"gemstone: {changed[0] if changed else 'files'} changed, restarting",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"gemstone: {changed[0] if changed else 'files'} changed, restarting",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 _terminate(child)
                 child, reported = _start(args), False
             elif child.poll() is not None and not reported:
                 reported = True
-                print(f"gemstone: the service exited with {child.returncode}; "
-                      "waiting for a change", file=sys.stderr, flush=True)
+                print(
+                    f"gemstone: the service exited with {child.returncode}; waiting for a change",
+                    file=sys.stderr,
+                    flush=True,
+                )
     except _Stop:
         pass
     finally:

@@ -15,8 +15,18 @@ __all__ = ["apply_options", "run", "serve_target"]
 
 # Class attributes that are not settings (or not settable from a command line).
 _NOT_OPTIONS = frozenset(
-    {"name", "modules", "static_dirs", "extra_handlers", "configurables", "configurators",
-     "event_transports", "validation_strategies", "periodic_tasks", "logger"}
+    {
+        "name",
+        "modules",
+        "static_dirs",
+        "extra_handlers",
+        "configurables",
+        "configurators",
+        "event_transports",
+        "validation_strategies",
+        "periodic_tasks",
+        "logger",
+    }
 )
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -66,8 +76,10 @@ def apply_options(service: Any, args: Sequence[str]) -> None:
             attr = attr[3:]
         if attr not in settable:
             names = ", ".join("--" + n.replace("_", "-") for n in sorted(settable))
-            fail(f"unknown option --{key} for {type(service).__name__} (it takes {names})",
-                 ExitCode.USAGE)
+            fail(
+                f"unknown option --{key} for {type(service).__name__} (it takes {names})",
+                ExitCode.USAGE,
+            )
         kind = settable[attr]
         if negated:
             value: Any = False
@@ -83,6 +95,11 @@ def apply_options(service: Any, args: Sequence[str]) -> None:
 
 
 def serve_target(target: str, host: str | None, port: int | None, extra: Sequence[str]) -> None:
+    """Load ``target``, apply the options, and serve it until SIGINT/SIGTERM.
+
+    Failures a user can fix (a target that cannot be loaded, a bad option, a port in
+    use) exit with a one-line reason instead of a traceback.
+    """
     from ..errors import ServiceConfigurationError
     from .loader import TargetError, load_service_class
 
@@ -105,8 +122,10 @@ def serve_target(target: str, host: str | None, port: int | None, extra: Sequenc
     try:
         service.start()
     except OSError as exc:
-        fail(f"{service.name} cannot listen on {service.host}:{service.port}: {exc.strerror or exc}",
-             ExitCode.UNREACHABLE)
+        fail(
+            f"{service.name} cannot listen on {service.host}:{service.port}: {exc.strerror or exc}",
+            ExitCode.UNREACHABLE,
+        )
 
 
 def run(
@@ -115,14 +134,21 @@ def run(
         str,
         typer.Argument(help="module:Class, module, path/to/file.py or path/to/file.py:Class."),
     ],
-    host: Annotated[str | None, typer.Option("--host", help="Address to listen on.",
-                                             show_default=False)] = None,
-    port: Annotated[int | None, typer.Option("--port", help="TCP port (0: any free port).",
-                                             show_default=False)] = None,
-    reload: Annotated[bool, typer.Option("--reload", help="Restart when a .py file changes "
-                                         "(development only).")] = False,
-    reload_dir: Annotated[list[Path] | None, typer.Option(
-        "--reload-dir", help="Also watch this directory (repeatable).", show_default=False)] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to listen on.", show_default=False)
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="TCP port (0: any free port).", show_default=False)
+    ] = None,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Restart when a .py file changes (development only).")
+    ] = False,
+    reload_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--reload-dir", help="Also watch this directory (repeatable).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Run a service class until Ctrl-C or SIGTERM.
 
@@ -130,7 +156,6 @@ def run(
     custom attribute --greeting hi.
 
     Example:
-
         gemstone run examples/hello.py:HelloWorld --port 8001 --reload
     """
     extra = list(ctx.args)
@@ -143,6 +168,10 @@ def run(
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     roots = [*watch_roots(target), *(d.resolve() for d in reload_dir or [])]
-    child = [target, *(["--host", host] if host else []),
-             *(["--port", str(port)] if port is not None else []), *extra]
+    child = [
+        target,
+        *(["--host", host] if host else []),
+        *(["--port", str(port)] if port is not None else []),
+        *extra,
+    ]
     raise typer.Exit(supervise(child, roots))
