@@ -209,3 +209,21 @@ async def test_top_level_help_and_version(gemstone_cli: RunCli) -> None:
     assert version.stdout == f"gemstone-aio {gemstone_aio.__version__}\n"
     assert bare.code == 2  # no command: the help, as a usage error
     assert "Usage" in bare.stdout + bare.stderr
+
+
+async def test_docs_first_session(gemstone_cli: RunCli) -> None:
+    """The "first session" of docs/cli.md: run examples/hello_world.py, then call it."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "hello_world.py"
+    port = free_port()
+    proc = await start_cli("run", str(example), "--port", str(port))
+    try:
+        await wait_for_line(proc.stderr, "serving at")
+        result = await gemstone_cli(
+            "call_raw", f"http://127.0.0.1:{port}/api", "say_hello", "name=world"
+        )
+    finally:
+        assert await stop(proc) == 0
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("[!] Method call: ")
+    assert lines[1:] == ["[!] Result:", "", '"hello world"']
