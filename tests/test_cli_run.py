@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import textwrap
 from pathlib import Path
 
@@ -11,7 +10,9 @@ import pytest
 
 import gemstone_aio
 from gemstone_aio.client import RemoteService
-from tests.fixtures.cli import RunCli, free_port, start_cli
+from tests.fixtures.cli import RunCli, free_port, start_cli, stop, wait_for_line
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 SERVICE = """
 import gemstone_aio as gemstone
@@ -36,23 +37,6 @@ class Greeter(gemstone.MicroService):
 def write_service(path: Path, tag: str, version: str = "v1") -> Path:
     path.write_text(textwrap.dedent(SERVICE.format(tag=tag, version=version)))
     return path
-
-
-async def wait_for_line(stream: asyncio.StreamReader | None, text: str, timeout: float = 30) -> str:
-    """Read lines until one contains ``text`` (the service logs 'serving at URL')."""
-    assert stream is not None
-    async with asyncio.timeout(timeout):
-        while True:
-            line = (await stream.readline()).decode()
-            if not line:
-                raise AssertionError(f"the process ended before printing {text!r}")
-            if text in line:
-                return line
-
-
-async def stop(proc: asyncio.subprocess.Process) -> int:
-    proc.send_signal(signal.SIGTERM)
-    return await asyncio.wait_for(proc.wait(), 30)
 
 
 async def test_run_file_with_options(tmp_path: Path) -> None:
@@ -213,7 +197,7 @@ async def test_top_level_help_and_version(gemstone_cli: RunCli) -> None:
 
 async def test_docs_first_session(gemstone_cli: RunCli) -> None:
     """The "first session" of docs/cli.md: run examples/hello_world.py, then call it."""
-    example = Path(__file__).resolve().parents[1] / "examples" / "hello_world.py"
+    example = EXAMPLES / "hello_world.py"
     port = free_port()
     proc = await start_cli("run", str(example), "--port", str(port))
     try:

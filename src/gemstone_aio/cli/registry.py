@@ -13,13 +13,24 @@ __all__ = ["registry"]
 
 
 def registry(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8000,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host", help="Address to listen on [default: 127.0.0.1].", show_default=False
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", help="TCP port; 0 picks a free one [default: 5000].", show_default=False
+        ),
+    ] = None,
     expiry: Annotated[
         float | None,
         typer.Option(
             "--expiry",
-            help="Seconds after its last ping that an instance is forgotten.",
+            "--expire-after",
+            help="Seconds after its last ping that an instance is forgotten [default: 90].",
             show_default=False,
         ),
     ] = None,
@@ -27,17 +38,21 @@ def registry(
         str | None,
         typer.Option(
             "--token",
-            help="Require this API token (X-Api-Token) on ping and unregister.",
+            envvar="GEMSTONE_REGISTRY_TOKEN",
+            help="Require this API token (X-Api-Token) on ping and unregister "
+            "(or $GEMSTONE_REGISTRY_TOKEN).",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     """Run the reference service registry until Ctrl-C or SIGTERM.
 
-    Services ping it (service_registry_urls) and find each other through it.
+    Services ping it (service_registry_urls) and find each other through it; lookups
+    (locate_service, list_services) are open, ping and unregister need --token if set.
 
-    Example:
-        gemstone registry --host 127.0.0.1 --port 8000 --expiry 90
+    Example (shell):
+
+        gemstone registry --host 127.0.0.1 --port 5000 --expiry 90
     """
     from .run import serve_target
 
@@ -48,8 +63,10 @@ def registry(
             "the reference registry (gemstone_aio.registry) is not part of this installation",
             ExitCode.USAGE,
         )
-    extra = [
-        *(["--expiry", str(expiry)] if expiry is not None else []),
-        *(["--token", token] if token is not None else []),
+    if expiry is not None and not expiry > 0:
+        fail(f"--expiry must be a positive number of seconds, got {expiry}", ExitCode.USAGE)
+    settings = [
+        *(["--expire-after", repr(expiry)] if expiry is not None else []),
+        *(["--token", token] if token else []),
     ]
-    serve_target("gemstone_aio.registry", host, port, extra)
+    serve_target("gemstone_aio.registry", host, port, settings)

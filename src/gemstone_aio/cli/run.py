@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,6 +95,26 @@ def apply_options(service: Any, args: Sequence[str]) -> None:
         setattr(service, attr, value)
 
 
+def _configure(service: Any, extra: Sequence[str]) -> list[str] | None:
+    """Hand ``extra`` to the service's command-line configurator, or set attributes.
+
+    With the configuration package (``gemstone_aio.config``) and a service that has a
+    ``CommandLineConfigurator``, the options are the service's configurables and go to it
+    as its argv. Otherwise they set plain class attributes (:func:`apply_options`).
+    Returns the argv for ``start()`` (``None``: a ``start()`` that takes none).
+    """
+    try:
+        config = importlib.import_module("gemstone_aio.config.configurator")
+    except ImportError:
+        apply_options(service, extra)
+        return None
+    configurators = getattr(service, "configurators", None) or ()
+    if any(isinstance(c, config.CommandLineConfigurator) for c in configurators):
+        return list(extra)
+    apply_options(service, extra)
+    return []
+
+
 def serve_target(target: str, host: str | None, port: int | None, extra: Sequence[str]) -> None:
     """Load ``target``, apply the options, and serve it until SIGINT/SIGTERM.
 
@@ -113,14 +134,19 @@ def serve_target(target: str, host: str | None, port: int | None, extra: Sequenc
         service = cls()
     except ServiceConfigurationError as exc:
         fail(str(exc), ExitCode.USAGE)
-    apply_options(service, extra)
+    argv = _configure(service, extra)
     if host is not None:
         service.host = host
     if port is not None:
         service.port = port
     service.refresh_accessible_at()
     try:
-        service.start()
+        if argv is None:
+            service.start()
+        else:
+            service.start(argv)
+    except ServiceConfigurationError as exc:
+        fail(str(exc), ExitCode.USAGE)
     except OSError as exc:
         fail(
             f"{service.name} cannot listen on {service.host}:{service.port}: {exc.strerror or exc}",
