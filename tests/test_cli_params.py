@@ -106,3 +106,19 @@ def test_coerce_leaves_typed_values_and_unknown_methods_alone() -> None:
     assert coerce(params, DOC, "typed").value == {"count": "3"}
     loose = parse_params(["count=3"])
     assert coerce(loose, DOC, "other").value == {"count": "3"}
+
+
+def test_coerce_variadic_positions() -> None:
+    doc = {
+        "methods": [
+            {
+                "name": "total",
+                "params": [
+                    {"name": "scale", "schema": {"type": "number"}, "required": True},
+                    {"name": "values", "schema": {"type": "integer"}, "x-variadic": True},
+                ],
+            }
+        ]
+    }
+    params = Params(["2.5", "1", "2", "x"], {0, 1, 2, 3})
+    assert coerce(params, doc, "total").value == [2.5, 1, 2, "x"]

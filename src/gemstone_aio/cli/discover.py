@@ -59,7 +59,11 @@ def _signature(method: Mapping[str, Any], document: Mapping[str, Any]) -> str:
         if not isinstance(param, Mapping):
             continue
         text = f"{param.get('name')}: {schema_text(param.get('schema'), document)}"
-        parts.append(text if param.get("required") else f"{text} = …")
+        if param.get("x-variadic"):
+            text = f"*{text}"
+        elif not param.get("required"):
+            text = f"{text} = …"
+        parts.append(text)
     result = method.get("result")
     returns = schema_text(result.get("schema"), document) if isinstance(result, Mapping) else "any"
     return f"{method.get('name')}({', '.join(parts)}) -> {returns}"
@@ -86,6 +90,7 @@ def _print_openrpc(document: Mapping[str, Any], url: str) -> None:
     for method in document.get("methods") or ():
         if not isinstance(method, Mapping):
             continue
+        # The description is the whole docstring text; the summary its first line.
         doc = str(method.get("description") or method.get("summary") or "")
         if method.get("deprecated"):
             doc = f"(deprecated) {doc}"

@@ -191,10 +191,16 @@ def coerce(params: Params, document: Mapping[str, Any], method: str) -> Params:
             for k, v in params.value.items()
         }
     elif isinstance(params.value, list):
+        # A trailing ``*args`` descriptor (``x-variadic``) types every further value.
+        variadic = declared[-1] if declared and declared[-1].get("x-variadic") else None
+
+        def schema_at(i: int) -> Any:
+            if i < len(declared):
+                return declared[i].get("schema")
+            return variadic.get("schema") if variadic is not None else None
+
         value = [
-            _coerce_one(v, declared[i].get("schema"), document)
-            if i in params.loose and i < len(declared)
-            else v
+            _coerce_one(v, schema_at(i), document) if i in params.loose else v
             for i, v in enumerate(params.value)
         ]
     else:
