@@ -309,15 +309,3 @@ async def test_call_all_instances_dead_exits_3(gemstone_cli: RunCli) -> None:
         result = await gemstone_cli("call", "-r", registry.accessible_at, "calculator", "m")
     assert result.code == 3
     assert result.stderr.startswith(f"error: cannot reach {dead}")
-
-
-async def test_many_calls_at_once_keep_the_loop_serving(
-    calc: Calculator, gemstone_cli: RunCli
-) -> None:
-    results = await asyncio.gather(
-        *(
-            gemstone_cli("call_raw", "--json", calc.accessible_at, "sum", str(i), "1")
-            for i in range(4)
-        )
-    )
-    assert [json.loads(r.stdout) for r in results] == [1, 2, 3, 4]
