@@ -117,9 +117,7 @@ class PizzaService(gemstone.MicroService):
             size: Only this size (all sizes when left out).
             limit: At most this many.
         """
-        pizzas = [
-            Pizza(name="margherita", size=s, price=7.5) for s in Size if size in (None, s)
-        ]
+        pizzas = [Pizza(name="margherita", size=s, price=7.5) for s in Size if size in (None, s)]
         return pizzas[:limit]
 
     @gemstone.exposed_method(deprecated=True)

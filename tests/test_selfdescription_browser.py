@@ -8,6 +8,7 @@ of the real call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -15,8 +16,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from examples.self_description import PizzaService
+
 from gemstone_aio.testing import serving
 from tests.fixtures.openrpc import Browser
 
@@ -83,7 +84,7 @@ class Page:
 
     async def close(self) -> None:
         self._reader.cancel()
-        with __import__("contextlib").suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError):
             await self._reader
 
 
@@ -120,7 +121,9 @@ def _console_problems(events: list[dict[str, Any]]) -> list[Any]:
     return problems
 
 
-SECTIONS = "[...document.querySelectorAll('section.method[data-method]')].map(s => s.dataset.method)"
+SECTIONS = (
+    "[...document.querySelectorAll('section.method[data-method]')].map(s => s.dataset.method)"
+)
 
 
 async def _submit_and_read(page: Page, method: str) -> tuple[int, dict[str, Any]]:
@@ -148,9 +151,7 @@ async def test_the_page_lists_the_methods_and_calls_them_for_real(page: Page) ->
             "rpc.discover",
             "get_service_specs",
         ]
-        assert await page.evaluate("document.getElementById('title').textContent") == (
-            "pizza2.1.0"
-        )
+        assert await page.evaluate("document.getElementById('title').textContent") == ("pizza2.1.0")
         rows = await page.evaluate(
             """[...document.querySelectorAll('#method-order table.params tbody tr')]
                 .map(tr => [...tr.children].map(td => td.textContent))"""
@@ -203,6 +204,7 @@ async def test_the_page_lists_the_methods_and_calls_them_for_real(page: Page) ->
             for event in page.events
             if event["method"] == "Network.requestWillBeSent"
         ]
+        assert service.accessible_at is not None
         base = service.accessible_at.removesuffix(service.endpoint)
         assert requested, "no request was recorded"
         assert all(url.startswith(base) for url in requested), requested

@@ -385,7 +385,8 @@ def service_specs(
         if include_private or not entry.spec.private
     }
     events: dict[str, str | None] = {}
-    for owner in (service, *service.modules):
+    owners: list[Any] = [service, *service.modules]
+    for owner in owners:
         for event, attrs in type(owner).__gemstone_events__.items():
             for attr in attrs:
                 doc = _doc_of(getattr(owner, attr))

@@ -20,6 +20,7 @@ import functools
 import html
 import importlib.resources
 import inspect
+import re
 import secrets
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,6 +40,7 @@ SPECS_METHOD: Final = "get_service_specs"
 """The name of gemstone 0.10's built-in description method."""
 
 _NO_STORE: Final = {"Cache-Control": "no-store"}
+_PLACEHOLDER: Final = re.compile(r"\{\{(TITLE|NONCE|CONFIG)\}\}")
 
 
 @functools.cache
@@ -142,12 +144,13 @@ class SelfDescription:
             "document": document,
         }
         nonce = secrets.token_urlsafe(18)
-        page = (
-            _page_template()
-            .replace("{{TITLE}}", html.escape(f"{self.service.name} {self.service.version}"))
-            .replace("{{NONCE}}", nonce)
-            .replace("{{CONFIG}}", _script_json(config))
-        )
+        values = {
+            "TITLE": html.escape(f"{self.service.name} {self.service.version}"),
+            "NONCE": nonce,
+            "CONFIG": _script_json(config),
+        }
+        # One pass, so that a value containing a placeholder is never expanded.
+        page = _PLACEHOLDER.sub(lambda match: values[match.group(1)], _page_template())
         policy = (
             "default-src 'none'; "
             f"script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
