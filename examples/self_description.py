@@ -13,12 +13,13 @@ Send ``X-Api-Token: let-me-in`` to see the private method too.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pydantic
 from aiohttp import web
 
 import gemstone_aio as gemstone
+from gemstone_aio.selfdescription import SELF_DESCRIPTION_KEY
 
 
 class Size(enum.Enum):
@@ -133,6 +134,11 @@ class PizzaService(gemstone.MicroService):
             for pizza in order.pizzas:
                 totals[pizza.name] = totals.get(pizza.name, 0.0) + pizza.price
         return totals
+
+
+def openrpc_document() -> dict[str, Any]:
+    """The service's OpenRPC document, private methods included, without serving it."""
+    return PizzaService().make_app()[SELF_DESCRIPTION_KEY].document(include_private=True)
 
 
 if __name__ == "__main__":
