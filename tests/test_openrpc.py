@@ -612,3 +612,67 @@ def test_the_docs_json_is_what_the_example_returns() -> None:
     assert_valid_openrpc(document)
     assert json.loads(blocks[0]) == method_of(document, "menu")
     assert "revenue" in [m["name"] for m in document["methods"]]
+
+
+def _module_a() -> Any:
+    class Item(pydantic.BaseModel):
+        a: int
+
+    return Item
+
+
+def _module_b() -> Any:
+    class Item(pydantic.BaseModel):
+        b: int
+
+    return Item
+
+
+# Two different models both named "Item", as two modules of one service may have.
+ItemA = _module_a()
+ItemB = _module_b()
+
+
+class Box(pydantic.BaseModel):
+    item: ItemB  # type: ignore[valid-type]
+
+
+class Clashing(gemstone.MicroService):
+    name = "clashing"
+
+    @gemstone.exposed_method()
+    async def first(self, item: ItemA) -> ItemA:  # type: ignore[valid-type]
+        return item
+
+    @gemstone.exposed_method()
+    async def second(self, box: Box) -> ItemB:  # type: ignore[valid-type]
+        return box.item
+
+    @gemstone.exposed_method()
+    async def third(self, item: ItemA) -> Box:  # type: ignore[valid-type]
+        return Box(item=ItemB(b=item.a))  # type: ignore[attr-defined]
+
+
+def test_schemas_with_the_same_name_are_kept_apart() -> None:
+    """Two different models of one name get two components (pydantic qualifies their
+    names), each referenced where it is used; a model several methods use is written once."""
+    document = document_of(Clashing())
+    assert_valid_openrpc(document)
+    schemas = document["components"]["schemas"]
+    assert len(schemas) == 3
+    by_field = {next(iter(s["properties"])): name for name, s in schemas.items()}
+    item_a, item_b = by_field["a"], by_field["b"]
+    assert by_field["item"] == "Box"
+    assert item_a != item_b
+    assert schemas[item_a]["title"] == schemas[item_b]["title"] == "Item"
+
+    def ref(name: str) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    assert schemas["Box"]["properties"]["item"] == ref(item_b)
+    first, second, third = (method_of(document, n) for n in ("first", "second", "third"))
+    assert first["params"][0]["schema"] == ref(item_a)
+    assert first["result"]["schema"] == ref(item_a)
+    assert second["result"]["schema"] == ref(item_b)
+    assert third["params"][0]["schema"] == ref(item_a)
+    assert third["result"]["schema"] == ref("Box")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 import aiohttp
 import pydantic
+import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
+from gemstone_aio.selfdescription import SELF_DESCRIPTION_KEY
 from gemstone_aio.testing import serving
 from tests.fixtures.openrpc import assert_valid_openrpc
 
@@ -280,3 +283,30 @@ async def test_placeholders_in_service_values_are_not_expanded(
     client = await aiohttp_client(Odd().make_app())
     page = await (await client.get("/api/docs")).text()
     assert "<title>odd_version {{CONFIG}}&lt;b&gt;</title>" in page
+
+
+async def test_concurrent_first_requests_generate_the_document_once(
+    aiohttp_client: AiohttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls racing for a document not generated yet wait for one generation (run in a
+    worker thread) and all get its result."""
+    app = Vault().make_app()
+    description = app[SELF_DESCRIPTION_KEY]
+    built: list[bool] = []
+    real_build = description._build
+
+    def counting_build(include_private: bool) -> dict[str, Any]:
+        built.append(include_private)
+        return real_build(include_private)
+
+    monkeypatch.setattr(description, "_build", counting_build)
+    client = await aiohttp_client(app)
+    batch = [{"jsonrpc": "2.0", "method": "rpc.discover", "id": i} for i in range(5)]
+    posted, page = await asyncio.gather(
+        client.post("/api", json=batch), client.get("/api/openrpc.json")
+    )
+    documents = [answer["result"] for answer in await posted.json()]
+    assert len(documents) == 5
+    assert all(document == documents[0] for document in documents)
+    assert await page.json() == documents[0]
+    assert built == [False]

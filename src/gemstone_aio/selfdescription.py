@@ -16,6 +16,7 @@ call to a private method does (the service's ``authenticate_request``).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import html
 import importlib.resources
@@ -74,19 +75,36 @@ class SelfDescription:
         self.service = service
         self.router = router
         self._documents: dict[bool, dict[str, Any]] = {}
+        self._lock = asyncio.Lock()
         base = service.endpoint.rstrip("/")
         self.openrpc_path: Final = f"{base}/openrpc.json"
         self.docs_path: Final = f"{base}/docs"
+
+    def _build(self, include_private: bool) -> dict[str, Any]:
+        document = build_document(
+            self.service, self.router.methods, include_private=include_private
+        )
+        document.pop("servers", None)
+        return document
+
+    async def document_async(self, *, include_private: bool) -> dict[str, Any]:
+        """Like :meth:`document`, but a first generation runs in a worker thread.
+
+        Generating the schemas of a service with hundreds of methods takes seconds
+        (``bench/openrpc_document.py``); the event loop keeps serving meanwhile.
+        """
+        if include_private not in self._documents:
+            async with self._lock:
+                if include_private not in self._documents:
+                    built = await asyncio.to_thread(self._build, include_private)
+                    self._documents[include_private] = built
+        return self.document(include_private=include_private)
 
     def document(self, *, include_private: bool) -> dict[str, Any]:
         """Return the OpenRPC document, with or without the private methods."""
         cached = self._documents.get(include_private)
         if cached is None:
-            cached = build_document(
-                self.service, self.router.methods, include_private=include_private
-            )
-            cached.pop("servers", None)
-            self._documents[include_private] = cached
+            cached = self._documents[include_private] = self._build(include_private)
         document = dict(cached)
         if self.service.accessible_at:
             document["servers"] = [
@@ -107,7 +125,7 @@ class SelfDescription:
 
         Private methods are listed only when the caller is authenticated.
         """
-        return self.document(include_private=await context.is_authenticated())
+        return await self.document_async(include_private=await context.is_authenticated())
 
     async def get_service_specs(self, context: CallContext) -> dict[str, Any]:
         """Describe the service: name, host, port, URL, methods with docs, events handled.
@@ -130,14 +148,14 @@ class SelfDescription:
 
     async def handle_openrpc_json(self, request: web.Request) -> web.Response:
         """``GET {endpoint}/openrpc.json``: the document as a JSON file."""
-        document = self.document(include_private=await self._authenticated(request))
+        document = await self.document_async(include_private=await self._authenticated(request))
         return web.Response(
             body=jsonrpc.dumps(document), content_type="application/json", headers=_NO_STORE
         )
 
     async def handle_docs(self, request: web.Request) -> web.Response:
         """``GET {endpoint}/docs``: the HTML page (inline CSS and JS only)."""
-        document = self.document(include_private=await self._authenticated(request))
+        document = await self.document_async(include_private=await self._authenticated(request))
         config = {
             "endpoint": self.service.endpoint,
             "openrpc": self.openrpc_path,
