@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import json
 from collections.abc import AsyncIterator
@@ -28,6 +29,18 @@ class Vault(gemstone.MicroService):
     @gemstone.exposed_method(private=True)
     async def secret(self) -> str:
         return "the treasure"
+
+
+class Catalog(gemstone.MicroService):
+    """Declared types the CLI reads from rpc.discover."""
+
+    name = "catalog"
+
+    @gemstone.exposed_method()
+    async def store(
+        self, count: int, tags: list[str], flag: bool = False, label: str = ""
+    ) -> dict[str, Any]:
+        return {"count": count, "tags": tags, "flag": flag, "label": label}
 
 
 class TinyRegistry(gemstone.MicroService):
@@ -139,6 +152,41 @@ async def test_strings_are_converted_to_declared_types(
     before = len(recorder.received)
     await gemstone_cli("call_raw", "--json", url, "store", "count:=4")
     assert [m["method"] for m in recorder.received[before:]] == ["store"]
+
+
+async def test_declared_types_of_a_real_service(gemstone_cli: RunCli) -> None:
+    async with serving(Catalog()) as catalog:
+        typed, untyped = await asyncio.gather(
+            gemstone_cli(
+                "call_raw",
+                "--json",
+                catalog.accessible_at,
+                "store",
+                "count=2",
+                'tags=["a", "b"]',
+                "flag=yes",
+                "label=007",
+            ),
+            gemstone_cli(
+                "call_raw",
+                "--no-discover",
+                catalog.accessible_at,
+                "store",
+                "count=2",
+                'tags=["a", "b"]',
+            ),
+        )
+    assert typed.code == 0, typed.stderr
+    assert json.loads(typed.stdout) == {
+        "count": 2,
+        "tags": ["a", "b"],
+        "flag": True,
+        "label": "007",
+    }
+    # Sent as a string, the list is rejected by the service.
+    assert untyped.code == 1
+    assert "error: JSON-RPC error -32602" in untyped.stderr
+    assert "tags" in untyped.stderr
 
 
 async def test_headers_and_token(
