@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,13 +58,18 @@ def _convert(option: str, text: str, kind: type) -> Any:
     return text
 
 
-def apply_options(service: Any, args: Sequence[str]) -> None:
+def apply_options(
+    service: Any, args: Sequence[str], configurables: Collection[str] = ()
+) -> list[str]:
     """Apply ``--name value`` / ``--name=value`` / ``--flag`` / ``--no-flag`` to attributes.
 
     Only the service's public plain-valued class attributes may be set (``--port``,
-    ``--max-parallel-blocking-tasks``, a custom ``greeting = "hi"``...).
+    ``--max-parallel-blocking-tasks``, a custom ``greeting = "hi"``...). Options naming
+    one of ``configurables`` are not applied: they are returned, with their values, as
+    the argv of the service's command-line configurator.
     """
     settable = _settable(service)
+    passed: list[str] = []
     items = list(args)
     while items:
         item = items.pop(0)
@@ -72,11 +77,18 @@ def apply_options(service: Any, args: Sequence[str]) -> None:
             fail(f"unexpected argument {item!r}", ExitCode.USAGE)
         key, has_value, text = item[2:].partition("=")
         attr = key.replace("-", "_")
+        if attr in configurables:
+            passed.append(item)
+            if not has_value and items:
+                passed.append(items.pop(0))
+            continue
         negated = attr.startswith("no_") and settable.get(attr[3:]) is bool
         if negated:
             attr = attr[3:]
         if attr not in settable:
-            names = ", ".join("--" + n.replace("_", "-") for n in sorted(settable))
+            names = ", ".join(
+                "--" + n.replace("_", "-") for n in sorted({*settable, *configurables})
+            )
             fail(
                 f"unknown option --{key} for {type(service).__name__} (it takes {names})",
                 ExitCode.USAGE,
@@ -93,26 +105,30 @@ def apply_options(service: Any, args: Sequence[str]) -> None:
         else:
             fail(f"--{key} needs a value", ExitCode.USAGE)
         setattr(service, attr, value)
+    return passed
 
 
 def _configure(service: Any, extra: Sequence[str]) -> list[str] | None:
-    """Hand ``extra`` to the service's command-line configurator, or set attributes.
+    """Split ``extra`` between the service's configurables and its plain attributes.
 
     With the configuration package (``gemstone_aio.config``) and a service that has a
-    ``CommandLineConfigurator``, the options are the service's configurables and go to it
-    as its argv. Otherwise they set plain class attributes (:func:`apply_options`).
-    Returns the argv for ``start()`` (``None``: a ``start()`` that takes none).
+    ``CommandLineConfigurator``, options naming the service's configurables go to that
+    configurator as its argv (it converts and checks them); the others set plain class
+    attributes (:func:`apply_options`). Returns the argv for ``start()`` (``None``: the
+    configuration package is absent and ``start()`` takes no argv).
     """
     try:
-        config = importlib.import_module("gemstone_aio.config.configurator")
+        configurator = importlib.import_module("gemstone_aio.config.configurator")
+        apply = importlib.import_module("gemstone_aio.config.apply")
     except ImportError:
         apply_options(service, extra)
         return None
     configurators = getattr(service, "configurators", None) or ()
-    if any(isinstance(c, config.CommandLineConfigurator) for c in configurators):
-        return list(extra)
-    apply_options(service, extra)
-    return []
+    if not any(isinstance(c, configurator.CommandLineConfigurator) for c in configurators):
+        apply_options(service, extra)
+        return []
+    names = {c.name for c in apply.effective_configurables(service)}
+    return apply_options(service, extra, names)
 
 
 def serve_target(target: str, host: str | None, port: int | None, extra: Sequence[str]) -> None:
