@@ -280,6 +280,28 @@ async def test_usage_errors_exit_2(
     assert result.stderr.count("\n") == 1
 
 
+async def test_bad_urls_exit_2(gemstone_cli: RunCli) -> None:
+    raw, registry, describe = await asyncio.gather(
+        gemstone_cli("call_raw", "notaurl", "m"),
+        gemstone_cli("call", "-r", "ftp://127.0.0.1/", "svc", "m"),
+        gemstone_cli("describe", "127.0.0.1:8000"),
+    )
+    hint = "is not an http(s) URL such as http://127.0.0.1:8000/api\n"
+    assert (raw.code, raw.stderr) == (2, f"error: URL 'notaurl' {hint}")
+    assert (registry.code, registry.stderr) == (2, f"error: --registry 'ftp://127.0.0.1/' {hint}")
+    assert (describe.code, describe.stderr) == (2, f"error: URL '127.0.0.1:8000' {hint}")
+
+
+async def test_a_reply_that_is_not_jsonrpc_exits_3(
+    plain_recorder: tuple[WireRecorder, str], gemstone_cli: RunCli
+) -> None:
+    _, url = plain_recorder
+    missing = url.replace("/api", "/nothing-here")
+    result = await gemstone_cli("call_raw", missing, "m")
+    assert result.code == 3
+    assert result.stderr == f"error: {missing} answered HTTP 404\n"
+
+
 async def test_click_usage_errors_exit_2(gemstone_cli: RunCli) -> None:
     missing = await gemstone_cli("call_raw", "http://127.0.0.1:9/api")
     assert missing.code == 2

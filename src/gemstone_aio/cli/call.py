@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .client import ClientOptions, parse_headers, run_client
+from .client import ClientOptions, check_url, parse_headers, run_client
 from .discover import fetch_openrpc
 from .output import ExitCode, dumps, fail, stdout
 from .params import Params, ParamsError, coerce, parse_params
@@ -130,6 +130,7 @@ def call(
     """
     if registry is None:
         fail("no registry: pass --registry URL or set GEMSTONE_REGISTRY", ExitCode.USAGE)
+    check_url(registry, "--registry")
     options = _options(token, token_header, header, timeout)
     parsed = _parse(params)
 
@@ -183,6 +184,7 @@ def call_raw(
     Example:
         gemstone call_raw http://127.0.0.1:8000/api subtract minuend:=42 subtrahend:=23
     """
+    check_url(url)
     options = _options(token, token_header, header, timeout)
     parsed = _parse(params)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from .output import ExitCode, fail, print_error_object
 
-__all__ = ["ClientOptions", "parse_headers", "run_client"]
+__all__ = ["ClientOptions", "check_url", "parse_headers", "run_client"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,21 @@ class ClientOptions:
             headers=self.headers,
             token=self.token,
             token_header=self.token_header,
+        )
+
+
+def check_url(url: str, what: str = "URL") -> None:
+    """An absolute ``http(s)://host...`` URL, or a usage error naming it."""
+    from yarl import URL
+
+    try:
+        parsed = URL(url)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        fail(
+            f"{what} {url!r} is not an http(s) URL such as http://127.0.0.1:8000/api",
+            ExitCode.USAGE,
         )
 
 

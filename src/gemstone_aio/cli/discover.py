@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .client import ClientOptions, parse_headers, run_client
+from .client import ClientOptions, check_url, parse_headers, run_client
 from .output import ExitCode, dumps, fail, stdout
 from .params import resolve_schema
 
@@ -129,6 +129,7 @@ def describe(
     Example:
         gemstone describe http://127.0.0.1:8000/api
     """
+    check_url(url)
     options = ClientOptions(timeout, token, token_header, parse_headers(header or []))
 
     async def run() -> ExitCode:
