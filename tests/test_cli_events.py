@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import uuid
 
 import aio_pika
@@ -123,3 +124,18 @@ async def test_broker_failures_and_bad_urls(gemstone_cli: RunCli) -> None:
     assert bad.stderr == (
         "error: --url 'http://127.0.0.1/': expected amqp://user:password@host:port/vhost\n"
     )
+
+
+async def test_listen_stops_on_ctrl_c(rabbitmq_url: str) -> None:
+    listener = await start_cli("listen", "--url", rabbitmq_url, unique("quiet"))
+    try:
+        await _ready(listener)
+        listener.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(listener.communicate(), 30)
+    finally:
+        if listener.returncode is None:
+            listener.kill()
+            await listener.wait()
+    assert listener.returncode == 130
+    assert err.decode() == "error: interrupted\n"
+    assert out == b""
