@@ -7,6 +7,13 @@ subscribe to events over RabbitMQ. Migrating from gemstone 0.10 means
 """
 
 from ._version import __version__
+from .config.configurable import Configurable
+from .config.configurator import (
+    BaseConfigurator,
+    CommandLineConfigurator,
+    EnvironmentConfigurator,
+    JsonFileConfigurator,
+)
 from .core.decorators import (
     async_method,
     event_handler,
@@ -18,6 +25,7 @@ from .core.decorators import (
 from .core.handlers import GemstoneCustomHandler, RequestHandler, current_handler
 from .core.microservice import MicroService
 from .core.module import Container, Module
+from .core.templates import render_template
 from .errors import (
     AccessDenied,
     CalledServiceError,
@@ -37,13 +45,18 @@ from .errors import (
 
 __all__ = [
     "AccessDenied",
+    "BaseConfigurator",
     "CalledServiceError",
+    "CommandLineConfigurator",
+    "Configurable",
     "Container",
+    "EnvironmentConfigurator",
     "GemstoneCustomHandler",
     "GemstoneError",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
+    "JsonFileConfigurator",
     "JsonRpcError",
     "MethodNotFound",
     "MethodTimeout",
@@ -62,5 +75,6 @@ __all__ = [
     "exposed_method",
     "private_api_method",
     "public_method",
+    "render_template",
     "requires_handler_reference",
 ]
