@@ -114,7 +114,9 @@ def test_json_file_must_hold_an_object(tmp_path: Path) -> None:
     """A top-level list is refused."""
     path = tmp_path / "list.json"
     path.write_text("[1, 2]")
-    with pytest.raises(gemstone.ServiceConfigurationError, match="must hold a JSON object, got list"):
+    with pytest.raises(
+        gemstone.ServiceConfigurationError, match="must hold a JSON object, got list"
+    ):
         bind(JsonFileConfigurator(path))
 
 
@@ -122,7 +124,7 @@ def test_json_file_unknown_key(tmp_path: Path) -> None:
     """A key that is no configurable is an error (a typo must not pass silently)..."""
     path = tmp_path / "typo.json"
     path.write_text('{"prot": 8001}')
-    with pytest.raises(gemstone.ServiceConfigurationError, match="unknown key.*'prot'"):
+    with pytest.raises(gemstone.ServiceConfigurationError, match=r"unknown key.*'prot'"):
         bind(JsonFileConfigurator(path))
 
 

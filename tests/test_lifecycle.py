@@ -160,7 +160,9 @@ async def test_grace_period_drains_in_flight_calls_under_load() -> None:
     service = Loaded()
     async with serving(service):
         url = service.accessible_at or ""
-        calls = [call(url, "nap", i) for i in range(24)] + [call(url, "block", i) for i in range(24)]
+        calls = [call(url, "nap", i) for i in range(24)] + [
+            call(url, "block", i) for i in range(24)
+        ]
         pending = asyncio.gather(*calls)
         # All 48 have reached the service (the blocking ones at least queued, 8 threads).
         await wait_until(lambda: service.started >= 8 + 24, timeout=10)
@@ -262,7 +264,7 @@ async def test_signal_drains_in_flight_calls_and_exits_0(
     await child.wait_for_line("^slow started$", stream="stdout")
     await child.wait_for_line("^slow_blocking started$", stream="stdout")
     child.proc.send_signal(sig)
-    assert await asyncio.wait_for(pending, 10) == ["slow finished", "slow_blocking finished"]
+    assert list(await asyncio.wait_for(pending, 10)) == ["slow finished", "slow_blocking finished"]
     assert await child.finish() == 0
     assert child.stdout[-1] == "on_service_stop ran"
     assert any("shutting down" in line for line in child.stderr)

@@ -168,7 +168,7 @@ async def test_a_bound_method_added_in_init(aiohttp_client: AiohttpClient) -> No
         def __init__(self) -> None:
             super().__init__()
             self.count = 0
-            self.periodic_tasks.append((self.bump, 0.02))
+            self.periodic_tasks = [(self.bump, 0.02)]
 
         async def bump(self) -> None:
             self.count += 1

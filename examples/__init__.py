@@ -1,0 +1,1 @@
+"""Example services (each one is run by a test)."""
