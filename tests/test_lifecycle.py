@@ -307,3 +307,29 @@ async def test_help_on_a_real_process(service_process: StartProcess, signal_scri
     for option in ("--port", "--host", "--accessible_at", "--endpoint", "--service_registry_urls"):
         assert option in text
     assert child.stderr == []
+
+
+async def test_failing_on_service_start_stops_start_up() -> None:
+    """An exception in on_service_start propagates from serve(); nothing is left running."""
+
+    class Failing(gemstone.MicroService):
+        name = "failing_start"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.ticks = 0
+
+        async def tick(self) -> None:
+            self.ticks += 1
+
+        periodic_tasks = [(tick, 0.01)]
+
+        async def on_service_start(self) -> None:
+            raise RuntimeError("cannot start: database unreachable")
+
+    service = Failing()
+    with pytest.raises(RuntimeError, match="database unreachable"):
+        async with serving(service):
+            pytest.fail("the service must not start")
+    assert service.ticks == 0
+    assert not any(t.get_name().startswith("periodic:") for t in asyncio.all_tasks())
