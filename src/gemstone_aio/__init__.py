@@ -7,6 +7,7 @@ subscribe to events over RabbitMQ. Migrating from gemstone 0.10 means
 """
 
 from ._version import __version__
+from .client import RemoteService
 from .config.configurable import Configurable
 from .config.configurator import (
     BaseConfigurator,
@@ -63,6 +64,7 @@ __all__ = [
     "MicroService",
     "Module",
     "ParseError",
+    "RemoteService",
     "RequestHandler",
     "RequestTooLarge",
     "ServerOverloaded",
