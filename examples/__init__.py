@@ -1,1 +1,1 @@
-"""Example services (each one is run by a test)."""
+"""Runnable examples; tests import them as ``examples.<name>``."""
