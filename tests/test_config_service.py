@@ -62,7 +62,7 @@ def test_defaults_and_user_configurables_together() -> None:
 def test_command_line_sets_instance_attributes_not_class_ones() -> None:
     """Configured values land on the instance, converted by their templates."""
     service = Configured()
-    service.configure(["--port=8001", "--workers", "4", "--verbose=yes", "--greeting=hi"])
+    service.load_configuration(["--port=8001", "--workers", "4", "--verbose=yes", "--greeting=hi"])
     assert (service.port, service.workers, service.verbose, service.greeting) == (
         8001,
         4,
@@ -75,21 +75,21 @@ def test_command_line_sets_instance_attributes_not_class_ones() -> None:
 def test_service_registry_urls_is_a_comma_list() -> None:
     """The registry URLs configurable splits on commas."""
     service = Configured()
-    service.configure(["--service_registry_urls=http://a:1/api, http://b:2/api"])
+    service.load_configuration(["--service_registry_urls=http://a:1/api, http://b:2/api"])
     assert service.service_registry_urls == ["http://a:1/api", "http://b:2/api"]
 
 
 def test_accessible_at_follows_configured_host_and_port() -> None:
     """accessible_at is derived again after configuration..."""
     service = Configured()
-    service.configure(["--port=9100", "--endpoint=/rpc", "--host=0.0.0.0"])
+    service.load_configuration(["--port=9100", "--endpoint=/rpc", "--host=0.0.0.0"])
     assert service.accessible_at == "http://127.0.0.1:9100/rpc"
 
 
 def test_configured_accessible_at_wins() -> None:
     """... unless it is configured itself."""
     service = Configured()
-    service.configure(["--port=9100", "--accessible_at=http://public.example/api"])
+    service.load_configuration(["--port=9100", "--accessible_at=http://public.example/api"])
     assert service.accessible_at == "http://public.example/api"
 
 
@@ -108,7 +108,7 @@ def test_precedence_across_three_configurators(tmp_path: Path) -> None:
         ]
 
     service = Layered()
-    service.configure(["--greeting=cli"])
+    service.load_configuration(["--greeting=cli"])
     assert service.port == 8100  # only the file has it
     assert service.verbose is True  # only the file has it
     assert service.workers == 3  # environment beats file
@@ -129,7 +129,7 @@ def test_reversed_order_reverses_precedence(tmp_path: Path) -> None:
         ]
 
     service = Reversed()
-    service.configure(["--greeting=cli"])
+    service.load_configuration(["--greeting=cli"])
     assert service.greeting == "file"
 
 
@@ -166,7 +166,7 @@ def test_bad_value_names_configurable_value_and_source(argv: list[str], message:
     """An invalid value stops configuration with a message naming all three."""
     service = Configured()
     with pytest.raises(gemstone.ServiceConfigurationError) as caught:
-        service.configure(argv)
+        service.load_configuration(argv)
     assert str(caught.value) == message
 
 
@@ -174,7 +174,7 @@ def test_bad_value_leaves_the_service_untouched() -> None:
     """Nothing is applied when any value is bad (no half-configured service)."""
     service = Configured()
     with pytest.raises(gemstone.ServiceConfigurationError):
-        service.configure(["--greeting=changed", "--workers=x"])
+        service.load_configuration(["--greeting=changed", "--workers=x"])
     assert service.greeting == "hello"
 
 
@@ -188,13 +188,13 @@ def test_bad_value_from_a_file_names_the_file(tmp_path: Path) -> None:
         configurators = [gemstone.JsonFileConfigurator(path)]
 
     with pytest.raises(gemstone.ServiceConfigurationError, match=r"'workers' of '.*bad\.json'"):
-        FromFile().configure()
+        FromFile().load_configuration()
 
 
 def test_help_lists_configurables_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     """--help prints every configurable with its current value, then exits with 0."""
     with pytest.raises(SystemExit) as caught:
-        Configured().configure(["--help"])
+        Configured().load_configuration(["--help"])
     assert caught.value.code == 0
     out = capsys.readouterr().out
     assert "Run the configured_service service." in out
@@ -222,7 +222,7 @@ def test_help_masks_secret_defaults(capsys: pytest.CaptureFixture[str]) -> None:
         api_token = "s3cr3t-value"
 
     with pytest.raises(SystemExit):
-        WithToken().configure(["--help"])
+        WithToken().load_configuration(["--help"])
     out = capsys.readouterr().out
     assert "s3cr3t-value" not in out
     assert "<secret>" in out
@@ -237,8 +237,8 @@ def test_skip_configuration(unused_tcp_port: int) -> None:
 
     service = Skipping()
     assert service.skip_configuration is True
-    # configure() still works when asked for explicitly
-    service.configure([f"--port={unused_tcp_port}"])
+    # load_configuration() still works when asked for explicitly
+    service.load_configuration([f"--port={unused_tcp_port}"])
     assert service.port == unused_tcp_port
 
 
@@ -304,15 +304,15 @@ def test_two_services_in_one_process_are_configured_independently() -> None:
         colour = "red"
 
     first, second, other = Configured(), Configured(), Other()
-    first.configure(["--port=8001", "--workers=2"])
-    second.configure(["--port=8002"])
-    other.configure(["--port=8003", "--colour=blue"])
-    first.configure(["--port=8004"])  # configuring again is fine (no duplicate options)
+    first.load_configuration(["--port=8001", "--workers=2"])
+    second.load_configuration(["--port=8002"])
+    other.load_configuration(["--port=8003", "--colour=blue"])
+    first.load_configuration(["--port=8004"])  # configuring again is fine (no duplicate options)
     assert (first.port, first.workers) == (8004, 2)
     assert (second.port, second.workers) == (8002, 1)
     assert (other.port, other.colour) == (8003, "blue")
     with pytest.raises(gemstone.ServiceConfigurationError, match="--colour"):
-        second.configure(["--colour=green"])
+        second.load_configuration(["--colour=green"])
 
 
 def test_configurable_without_class_default_becomes_none() -> None:
@@ -323,7 +323,7 @@ def test_configurable_without_class_default_becomes_none() -> None:
         configurables = [gemstone.Configurable("region")]
 
     service = Bare()
-    service.configure([])
+    service.load_configuration([])
     assert service.region is None  # type: ignore[attr-defined]
 
 
@@ -335,7 +335,7 @@ def test_replacing_a_default_configurable() -> None:
         configurables = [gemstone.Configurable("port", template=lambda v: int(v) + 1)]
 
     service = Lenient()
-    service.configure(["--port=8000"])
+    service.load_configuration(["--port=8000"])
     assert service.port == 8001
     assert [c.name for c in service.get_configurables()].count("port") == 1
 
@@ -348,13 +348,13 @@ def test_duplicate_user_configurables_are_refused() -> None:
         configurables = [gemstone.Configurable("a"), gemstone.Configurable("a")]
 
     with pytest.raises(gemstone.ServiceConfigurationError, match="'a' declared twice"):
-        Twice().configure([])
+        Twice().load_configuration([])
 
 
 def test_current_configuration_masks_secrets() -> None:
     """get_current_configuration shows effective values; secrets and URL passwords masked."""
     service = Configured()
-    service.configure(
+    service.load_configuration(
         [
             "--port=8123",
             "--api_token=tok-123",
@@ -380,3 +380,26 @@ def test_current_configuration_before_configuring() -> None:
     config = Configured().get_current_configuration()
     assert config["port"] == 8000
     assert config["api_token"] is None
+
+
+async def test_an_exposed_method_named_configure_does_not_interfere() -> None:
+    """Services often expose ``configure``; serving still configures them."""
+
+    class SelfConfiguring(gemstone.MicroService):
+        name = "self_configuring"
+        colour = "red"
+        configurables = [gemstone.Configurable("colour")]
+
+        @gemstone.exposed_method()
+        async def configure(self, colour: str) -> str:
+            self.colour = colour
+            return colour
+
+    service = SelfConfiguring()
+    async with serving(service, argv=["--colour=blue"]):
+        assert service.colour == "blue"
+        async with aiohttp.ClientSession() as session:
+            payload = {"jsonrpc": "2.0", "method": "configure", "params": ["green"], "id": 1}
+            async with session.post(service.accessible_at or "", json=payload) as response:
+                assert (await response.json())["result"] == "green"
+    assert service.colour == "green"

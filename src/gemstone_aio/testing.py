@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
+from .config.apply import configure_service
 from .core.microservice import MicroService
 
 __all__ = ["serving"]
@@ -33,7 +34,7 @@ async def serving(
     port are then forced to 127.0.0.1 and a free port.
     """
     if not service.skip_configuration:
-        service.configure(argv)
+        configure_service(service, argv)
     service.host = "127.0.0.1"
     service.port = 0
     service.refresh_accessible_at()

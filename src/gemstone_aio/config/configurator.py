@@ -110,7 +110,7 @@ class CommandLineConfigurator(BaseConfigurator):
 
     Args:
         argv: The arguments to parse; ``None`` reads ``sys.argv[1:]`` when loading.
-            ``MicroService.serve(argv=...)`` and ``configure(argv=...)`` override it.
+            ``MicroService.serve(argv=...)`` and ``load_configuration(argv=...)`` override it.
     """
 
     def __init__(self, argv: Sequence[str] | None = None) -> None:

@@ -159,11 +159,12 @@ class MicroService:
 
     # -- configuration -----------------------------------------------------------------
 
-    def configure(self, argv: Sequence[str] | None = None) -> None:
+    def load_configuration(self, argv: Sequence[str] | None = None) -> None:
         """Run the configurators (in order, a later one wins) and set the values found.
 
-        ``serve()`` calls this unless ``skip_configuration`` is true; call it yourself to
-        configure without serving.
+        ``serve()`` does this unless ``skip_configuration`` is true; call it yourself to
+        configure without serving. (The name avoids ``configure``, which services often
+        expose as a method of their own.)
 
         Args:
             argv: Arguments for the command-line configurator instead of ``sys.argv[1:]``.
@@ -279,7 +280,7 @@ class MicroService:
             handle_signals: Install SIGINT/SIGTERM handlers (only possible in the main thread).
             ready: Set once the service listens (``port`` then holds the real port).
             argv: Command-line arguments for the configuration (``sys.argv[1:]`` if ``None``).
-            configure: Run :meth:`configure` first (unless ``skip_configuration``).
+            configure: Run the configuration first (unless ``skip_configuration``).
         """
         from .serving import serve
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from ..config.apply import configure_service
 from ..errors import ServiceConfigurationError
 from .app import SERVING_KEY, STOPPING_KEY
 from .microservice import MicroService
@@ -43,7 +44,7 @@ async def serve(
     ``on_service_stop``, the thread pool). See ``docs/lifecycle.md``.
     """
     if configure and not service.skip_configuration:
-        service.configure(argv)
+        configure_service(service, argv)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     service._loop, service._stop_requested = loop, stop
