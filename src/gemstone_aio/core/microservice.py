@@ -28,6 +28,7 @@ _PER_INSTANCE_LISTS = (
     "static_dirs",
     "extra_handlers",
     "modules",
+    "cors_origins",
     "periodic_tasks",
     "service_registry_urls",
     "configurables",
@@ -72,6 +73,7 @@ class MicroService:
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        cors_origins: Origins whose browsers may call the endpoint (none: CORS off).
         periodic_tasks: ``(callable, seconds)`` pairs run every ``seconds`` (see
             ``docs/lifecycle.md``); sync callables run in the thread pool.
         service_registry_urls: URLs of service registries (a comma-separated list when
@@ -102,6 +104,7 @@ class MicroService:
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    cors_origins: Sequence[str] = ()
     periodic_tasks: Sequence[tuple[Callable[..., Any], float]] = ()
     service_registry_urls: Sequence[str] = ()
     skip_configuration: bool = False
