@@ -7,7 +7,13 @@ subscribe to events over RabbitMQ. Migrating from gemstone 0.10 means
 """
 
 from ._version import __version__
-from .client import RemoteService
+from .client import (
+    AsyncMethodCall,
+    RemoteService,
+    as_completed,
+    first_completed,
+    make_callbacks,
+)
 from .core.decorators import (
     async_method,
     event_handler,
@@ -38,6 +44,7 @@ from .errors import (
 
 __all__ = [
     "AccessDenied",
+    "AsyncMethodCall",
     "CalledServiceError",
     "Container",
     "GemstoneCustomHandler",
@@ -58,10 +65,13 @@ __all__ = [
     "ServiceConfigurationError",
     "ServiceShuttingDown",
     "__version__",
+    "as_completed",
     "async_method",
     "current_handler",
     "event_handler",
     "exposed_method",
+    "first_completed",
+    "make_callbacks",
     "private_api_method",
     "public_method",
     "requires_handler_reference",
