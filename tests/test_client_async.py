@@ -57,7 +57,7 @@ async def test_params_by_position_and_name_at_once_are_refused(target_url: str) 
 
 async def test_notify_and_notifications_proxy(target: ClientTarget, target_url: str) -> None:
     async with RemoteService(target_url) as svc:
-        assert await svc.notify("record", "first") is None
+        await svc.notify("record", "first")
         assert await svc.notifications.record(value="second") is None
         got = [await asyncio.wait_for(target.notified.get(), 5) for _ in range(2)]
     assert sorted(map(str, got)) == ["first", "second"]
@@ -116,7 +116,10 @@ async def test_internal_error_hides_the_exception(target_url: str) -> None:
     ("options", "identity"),
     [
         ({"token": TOKEN}, "header"),
-        ({"token": TOKEN, "token_header": "Authorization", "token_template": "Bearer {}"}, "bearer"),
+        (
+            {"token": TOKEN, "token_header": "Authorization", "token_template": "Bearer {}"},
+            "bearer",
+        ),
         ({"cookies": {"AuthToken": TOKEN}}, "cookie"),
         ({"headers": {"X-Api-Token": TOKEN}}, "header"),
     ],
@@ -126,6 +129,7 @@ async def test_auth_options_admit_the_caller(
 ) -> None:
     async with RemoteService(target_url, **options) as svc:
         assert await svc.call("secret") == "the secret"
+        assert await svc.call("whoami") == identity
 
 
 async def test_wrong_token_is_denied(target_url: str) -> None:
@@ -171,7 +175,9 @@ async def test_retry_reaches_a_service_that_comes_up(refused_url: str) -> None:
             started.set()
 
     async def handler(request: web.Request) -> web.Response:
-        return web.json_response({"jsonrpc": "2.0", "result": "up", "id": (await request.json())["id"]})
+        return web.json_response(
+            {"jsonrpc": "2.0", "result": "up", "id": (await request.json())["id"]}
+        )
 
     app = web.Application()
     app.router.add_post("/api", handler)
@@ -209,11 +215,38 @@ async def test_timeout_and_per_call_override(raw_server: Any) -> None:
                 await svc.call("x")
             assert isinstance(info.value, TimeoutError)
             started = time.monotonic()
-            with pytest.raises(CallTimeoutError, match="0.05"):
+            with pytest.raises(CallTimeoutError, match=r"0\.05"):
                 await svc.request("x", [], timeout=0.05)
             assert time.monotonic() - started < 0.2
     finally:
         release.set()
+
+
+async def test_timeout_while_the_body_trickles(raw_server: Any) -> None:
+    release = asyncio.Event()
+
+    async def stall(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"jsonrpc": ')
+        await release.wait()
+        return response
+
+    url = await raw_server(stall)
+    try:
+        async with RemoteService(url, timeout=0.2) as svc:
+            with pytest.raises(CallTimeoutError, match=url):
+                await svc.call("x")
+    finally:
+        release.set()
+
+
+async def test_timeout_covers_retries(refused_url: str) -> None:
+    async with RemoteService(refused_url, timeout=0.2, retries=100, retry_backoff=0.05) as svc:
+        started = time.monotonic()
+        with pytest.raises(CallTimeoutError, match=refused_url):
+            await svc.call("x")
+        assert time.monotonic() - started < 1
 
 
 def test_default_timeout_is_finite() -> None:

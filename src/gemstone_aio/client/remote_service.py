@@ -304,11 +304,16 @@ class RemoteService:
         """
         return Batch(self, timeout=timeout)
 
-    async def _send(self, body: bytes) -> tuple[int, bytes]:
+    async def _send(self, body: bytes, seconds: float | None) -> tuple[int, bytes]:
         session = self._get_session()
         if self.retries:
-            return await _send_with_retries(self, session, body)
-        async with session.post(self.url, data=body, headers=self.headers) as response:
+            # One deadline over every attempt and the waits between them.
+            async with asyncio.timeout(seconds):
+                return await _send_with_retries(self, session, body)
+        # The hot path: aiohttp's own deadline, no second timer.
+        async with session.post(
+            self.url, data=body, headers=self.headers, timeout=_client_timeout(seconds)
+        ) as response:
             return response.status, await response.read()
 
     def unwrap(self, reply: dict[str, Any]) -> Any:
@@ -341,8 +346,7 @@ class RemoteService:
         """
         seconds = self.timeout if isinstance(timeout, _Unset) else timeout
         try:
-            async with asyncio.timeout(seconds):
-                status, payload = await self._send(body)
+            status, payload = await self._send(body, seconds)
         except TimeoutError:
             raise CallTimeoutError(f"{self.url} did not answer within {seconds} s") from None
         except aiohttp.ClientConnectionError as exc:
@@ -362,13 +366,23 @@ class RemoteService:
         return decoded
 
 
+_NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(seconds: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 async def _send_with_retries(
     client: RemoteService, session: aiohttp.ClientSession, body: bytes
 ) -> tuple[int, bytes]:
     delay = client.retry_backoff
     for attempt in itertools.count():
         try:
-            async with session.post(client.url, data=body, headers=client.headers) as response:
+            async with session.post(
+                client.url, data=body, headers=client.headers, timeout=_NO_TIMEOUT
+            ) as response:
                 return response.status, await response.read()
         except aiohttp.ClientConnectorError as exc:
             refused = isinstance(exc.os_error, ConnectionRefusedError)
