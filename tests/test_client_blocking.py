@@ -7,9 +7,13 @@ The services run on the test's event loop; each scenario runs in a worker thread
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
+import os
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +33,8 @@ from gemstone_aio.client import (
     ServiceUnavailableError,
 )
 from tests.fixtures.client import TOKEN, ClientTarget
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
 
 
 def _client_threads() -> list[threading.Thread]:
@@ -312,3 +318,55 @@ def test_module_path_of_the_old_docs() -> None:
 
     assert Same is gemstone.RemoteService
     assert gemstone.AsyncMethodCall is AsyncMethodCall
+
+
+async def test_threads_share_one_blocking_client(target_url: str) -> None:
+    client = RemoteService(target_url)
+
+    def worker(n: int) -> list[Any]:
+        return [client.methods.echo([n, i]) for i in range(5)]
+
+    results = await asyncio.gather(*(asyncio.to_thread(worker, n) for n in range(4)))
+    assert results == [[[n, i] for i in range(5)] for n in range(4)]
+    assert len(_client_threads()) == 1
+    await asyncio.to_thread(client.close)
+    assert _client_threads() == []
+
+
+async def test_closing_cancels_running_calls(target_url: str) -> None:
+    def script() -> None:
+        client = RemoteService(target_url)
+        call = client.methods.nap(5, __async=True)
+        client.close()
+        assert call.finished()
+        assert call.result() is None
+        assert isinstance(call.error(), concurrent.futures.CancelledError)
+        assert "client was closed" in str(call.error())
+
+    await asyncio.to_thread(script)
+
+
+async def test_unclosed_client_at_exit_is_cleaned_up(target_url: str) -> None:
+    code = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('error')\n"
+        "from gemstone_aio import RemoteService\n"
+        "client = RemoteService(sys.argv[1])\n"
+        "print(client.methods.say_hello('exit'))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=SRC)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-X",
+        "dev",
+        "-c",
+        code,
+        target_url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode() == "hello exit\n"
+    assert err.decode() == ""

@@ -99,30 +99,41 @@ class LoopRunner:
         finally:
             loop.close()
 
+    def is_current(self) -> bool:
+        """Return whether the caller runs on the private loop's thread."""
+        thread = self._thread
+        return thread is not None and thread is threading.current_thread()
+
     def close(self) -> None:
-        """Close the session, stop the loop and join the thread (idempotent)."""
+        """Cancel running calls, close the session, stop the loop, join the thread.
+
+        Idempotent; the runner starts again on the next :meth:`submit`.
+        """
         with self._lock:
             loop, thread = self._loop, self._thread
+            if loop is None or thread is None:
+                return
+            if thread is threading.current_thread():
+                # Dropped by code running on the private loop itself: finish, no join.
+                self._loop = self._thread = None
+                task = loop.create_task(self._shutdown())
+                task.add_done_callback(lambda _: loop.stop())
+                return
+            if not loop.is_closed():
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result()
+                loop.call_soon_threadsafe(loop.stop)
+            thread.join()
             self._loop = self._thread = None
-        if loop is None or thread is None:
-            return
-        if thread is threading.current_thread():
-            raise RuntimeError("a blocking RemoteService cannot be closed from its own loop")
-        if not loop.is_closed():
-            done = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
-            done.result()
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join()
 
     async def _shutdown(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
         current = asyncio.current_task()
         pending = [task for task in asyncio.all_tasks() if task is not current]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         await asyncio.get_running_loop().shutdown_asyncgens()
 
 
@@ -176,20 +187,25 @@ class AsyncMethodCall:
         Raises:
             RuntimeError: The call has not finished.
         """
-        if not self.future.done():
-            raise RuntimeError(_NOT_FINISHED.format(name=self.method))
-        if self.future.exception() is not None:
+        if self.error() is not None:
             return None
         return self.future.result()
 
     def error(self) -> BaseException | None:
         """Return the call's exception, or ``None`` if it succeeded.
 
+        A call cut short because its client was closed gives a
+        :class:`concurrent.futures.CancelledError`.
+
         Raises:
             RuntimeError: The call has not finished.
         """
         if not self.future.done():
             raise RuntimeError(_NOT_FINISHED.format(name=self.method))
+        if self.future.cancelled():
+            return concurrent.futures.CancelledError(
+                f"the call to {self.method!r} was cancelled: its client was closed"
+            )
         return self.future.exception()
 
     def __repr__(self) -> str:

@@ -162,7 +162,7 @@ class RemoteService:
 
     def _get_session(self) -> aiohttp.ClientSession:
         runner = self._runner
-        if runner is not None and runner.loop is asyncio.get_running_loop():
+        if runner is not None and runner.is_current():
             return runner.session()
         if self._session is None or self._session.closed:
             if not self._owns_session:
