@@ -357,8 +357,6 @@ async def test_unclosed_client_at_exit_is_cleaned_up(target_url: str) -> None:
     env = dict(os.environ, PYTHONPATH=SRC)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-X",
-        "dev",
         "-c",
         code,
         target_url,
