@@ -164,6 +164,9 @@ async def test_first_completed(target_url: str) -> None:
             quick = client.methods.nap(0.1, __async=True)
             assert first_completed(slow, quick, timeout=5) is quick
             assert first_completed(slow, quick) is quick  # already finished
+            later = client.methods.nap(0.2, __async=True)
+            assert later.wait(5) == 0.2
+            assert first_completed(later, quick) is quick  # the earliest of finished calls
             slower = client.methods.nap(5, __async=True)
             with pytest.raises(TimeoutError, match=r"none of 1 calls finished within 0\.1 s"):
                 first_completed(slower, timeout=0.1)

@@ -73,6 +73,11 @@ def test_client_example(example_service: str) -> None:
     assert "hello world\nfinished? False\n" in out
     assert "finished sleeping for 1.0 seconds | error: None" in out
     assert out.count("callback: finished sleeping for 1.0 seconds") == 3
+    assert (
+        "as completed: finished sleeping for 0.1 seconds\nas completed: finished sleeping for 0.2 seconds\n"
+        in out
+    )
+    assert "first completed: finished sleeping for 0.1 seconds" in out
     assert "error: -32601 Method not found" in out
     for mode in ("async", "blocking"):
         took = float(re.search(rf"{mode}: 3 parallel calls took ([\d.]+) s", out).group(1))  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -22,6 +23,8 @@ import aiohttp
 __all__ = ["AsyncMethodCall", "LoopRunner", "ensure_no_running_loop", "in_running_loop"]
 
 T = TypeVar("T")
+
+_finish_sequence = itertools.count()
 
 _NOT_FINISHED = "the call to {name!r} has not finished yet; wait() for it first"
 
@@ -149,13 +152,21 @@ class AsyncMethodCall:
     Attributes:
         method: The JSON-RPC method name.
         future: The underlying :class:`concurrent.futures.Future`.
+        finish_order: A process-wide sequence number given when the call finished
+            (``None`` while it runs): lower finished earlier.
     """
 
-    __slots__ = ("future", "method")
+    __slots__ = ("finish_order", "future", "method")
 
     def __init__(self, method: str, future: concurrent.futures.Future[Any]) -> None:
         self.method = method
         self.future = future
+        self.finish_order: int | None = None
+        future.add_done_callback(self._record_finish)
+
+    def _record_finish(self, _: concurrent.futures.Future[Any]) -> None:
+        # itertools.count is atomic under the GIL: a process-wide finishing sequence.
+        self.finish_order = next(_finish_sequence)
 
     def finished(self) -> bool:
         """Return whether the call has finished (with a result or an error)."""

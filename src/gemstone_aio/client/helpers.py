@@ -51,7 +51,7 @@ def as_completed(
 
 
 def first_completed(*calls: AsyncMethodCall, timeout: float | None = None) -> AsyncMethodCall:
-    """Block until one of the calls finishes and return it.
+    """Block until one of the calls finishes and return it (the earliest, if several have).
 
     Raises:
         TimeoutError: None finished within ``timeout`` seconds.
@@ -63,15 +63,14 @@ def first_completed(*calls: AsyncMethodCall, timeout: float | None = None) -> As
     by_future = _futures(calls, "first_completed")
     if not by_future:
         raise ValueError("first_completed() needs at least one call")
-    for call in calls:  # keep the caller's order when several are already done
-        if call.finished():
-            return call
     done, _ = concurrent.futures.wait(
         by_future, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
     )
     if not done:
         raise TimeoutError(f"none of {len(by_future)} calls finished within {timeout} s")
-    return next(call for call in calls if call.future in done)
+    finished = [by_future[future] for future in done]
+    # The done-callback that numbers a call may lag its future by an instant.
+    return min(finished, key=lambda c: (c.finish_order is None, c.finish_order or 0))
 
 
 def make_callbacks(
