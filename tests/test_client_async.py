@@ -272,6 +272,8 @@ async def test_non_json_reply(raw_server: Any) -> None:
         {"jsonrpc": "2.0", "result": 1, "error": {"code": 1, "message": "x"}, "id": 1},
         {"jsonrpc": "2.0", "error": "boom", "id": 1},
         [1, 2],
+        {"jsonrpc": "2.0", "result": 1, "id": 987654321},
+        {"jsonrpc": "2.0", "result": 1},
     ],
 )
 async def test_non_json_rpc_reply(raw_server: Any, body: object) -> None:
@@ -299,7 +301,7 @@ async def test_http_error_status(raw_server: Any, status: int) -> None:
 
 async def test_error_object_with_error_status_is_a_called_service_error(raw_server: Any) -> None:
     async def handler(request: web.Request) -> web.Response:
-        reply = {"jsonrpc": "2.0", "error": {"code": -32050, "message": "custom"}, "id": 1}
+        reply = {"jsonrpc": "2.0", "error": {"code": -32050, "message": "custom"}, "id": None}
         return web.json_response(reply, status=500)
 
     url = await raw_server(handler)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core import jsonrpc
 from ..errors import GemstoneError, GemstoneTransportError
+from ._wire import make_message, make_params, next_id
 from .errors import BadResponseError
 
 if TYPE_CHECKING:
@@ -46,14 +47,9 @@ class Batch:
 
     def call(self, method: str, /, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         """Add a call; return the future of its result."""
-        from .remote_service import _params, next_id
-
         self._check_open()
         request_id = next_id()
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
-        params = _params(args, kwargs)
-        if params is not None:
-            message["params"] = params
+        message = make_message(method, make_params(args, kwargs), request_id)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._messages.append(message)
         self._pending[request_id] = future
@@ -61,14 +57,8 @@ class Batch:
 
     def notify(self, method: str, /, *args: Any, **kwargs: Any) -> None:
         """Add a notification (no reply, no future)."""
-        from .remote_service import _params
-
         self._check_open()
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-        params = _params(args, kwargs)
-        if params is not None:
-            message["params"] = params
-        self._messages.append(message)
+        self._messages.append(make_message(method, make_params(args, kwargs), None))
 
     def _check_open(self) -> None:
         if self._sent:

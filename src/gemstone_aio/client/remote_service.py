@@ -15,6 +15,7 @@ import aiohttp
 
 from ..core import jsonrpc
 from ..errors import CalledServiceError
+from ._wire import make_message, make_params, next_id
 from .batch import Batch
 from .blocking import AsyncMethodCall, LoopRunner, in_running_loop
 from .errors import BadResponseError, CallTimeoutError, HttpStatusError, ServiceUnavailableError
@@ -23,10 +24,6 @@ __all__ = ["DEFAULT_TIMEOUT", "RemoteService"]
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds a call waits for its reply unless told otherwise."""
-
-_ids = itertools.count(1)
-next_id = _ids.__next__
-"""Return a fresh request id (process-wide, so ids never repeat within a batch)."""
 
 
 class _Unset(enum.Enum):
@@ -61,7 +58,7 @@ class _MethodProxy:
         if not self._name:
             raise TypeError("name a method: svc.methods.<name>(...)")
         run_async = bool(kwargs.pop("__async", False))
-        params = _params(args, kwargs)
+        params = make_params(args, kwargs)
         if in_running_loop():
             if run_async:
                 raise RuntimeError(
@@ -255,11 +252,11 @@ class RemoteService:
                 per code, e.g. ``MethodNotFoundError``).
             GemstoneTransportError: No valid answer came (subclasses name the cause).
         """
-        return await self.request(method, _params(args, kwargs))
+        return await self.request(method, make_params(args, kwargs))
 
     async def notify(self, method: str, /, *args: Any, **kwargs: Any) -> None:
         """Send a notification: the service runs ``method`` and answers nothing."""
-        await self.request(method, _params(args, kwargs), notification=True)
+        await self.request(method, make_params(args, kwargs), notification=True)
 
     async def request(
         self,
@@ -277,16 +274,19 @@ class RemoteService:
             timeout: Seconds to wait for this call (default: the client's timeout).
             notification: Send as a notification and return ``None``.
         """
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-        if params is not None:
-            message["params"] = params
-        if not notification:
-            message["id"] = next_id()
+        request_id = None if notification else next_id()
+        message = make_message(method, params, request_id)
         reply = await self.post(jsonrpc.dumps(message), timeout=timeout)
         if notification:
             return None
         if not isinstance(reply, dict):
             raise BadResponseError(f"{self.url} answered a single call with {type(reply).__name__}")
+        reply_id = reply.get("id")
+        # An error about the request as a whole (e.g. a parse error) may carry id null.
+        if reply_id != request_id and not (reply_id is None and "error" in reply):
+            raise BadResponseError(
+                f"{self.url} answered id {reply_id!r} to the request with id {request_id}"
+            )
         return self.unwrap(reply)
 
     def batch(self, *, timeout: float | _Unset | None = UNSET) -> Batch:
@@ -391,13 +391,3 @@ async def _send_with_retries(
         await asyncio.sleep(delay)
         delay *= 2
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _params(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any] | dict[str, Any] | None:
-    if args and kwargs:
-        raise TypeError("JSON-RPC params go either by position or by name, not both")
-    if kwargs:
-        return kwargs
-    if args:
-        return list(args)
-    return None
