@@ -20,7 +20,7 @@ __all__ = ["MicroService"]
 
 # Class attributes holding sequences: each instance gets its own list copy, so no
 # mutable state is shared between instances or subclasses.
-_PER_INSTANCE_LISTS = ("static_dirs", "extra_handlers", "modules")
+_PER_INSTANCE_LISTS = ("static_dirs", "extra_handlers", "modules", "cors_origins")
 
 
 class MicroService:
@@ -60,6 +60,7 @@ class MicroService:
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        cors_origins: Origins whose browsers may call the endpoint (none: CORS off).
     """
 
     name: ClassVar[str | None] = None
@@ -80,6 +81,7 @@ class MicroService:
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    cors_origins: Sequence[str] = ()
 
     __gemstone_exposed__: ClassVar[dict[str, str]] = {}
     __gemstone_events__: ClassVar[dict[str, list[str]]] = {}
