@@ -7,7 +7,13 @@ subscribe to events over RabbitMQ. Migrating from gemstone 0.10 means
 """
 
 from ._version import __version__
-from .client import RemoteService
+from .client import (
+    AsyncMethodCall,
+    RemoteService,
+    as_completed,
+    first_completed,
+    make_callbacks,
+)
 from .config.configurable import Configurable
 from .config.configurator import (
     BaseConfigurator,
@@ -46,6 +52,7 @@ from .errors import (
 
 __all__ = [
     "AccessDenied",
+    "AsyncMethodCall",
     "BaseConfigurator",
     "CalledServiceError",
     "CommandLineConfigurator",
@@ -71,10 +78,13 @@ __all__ = [
     "ServiceConfigurationError",
     "ServiceShuttingDown",
     "__version__",
+    "as_completed",
     "async_method",
     "current_handler",
     "event_handler",
     "exposed_method",
+    "first_completed",
+    "make_callbacks",
     "private_api_method",
     "public_method",
     "render_template",
