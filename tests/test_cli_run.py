@@ -64,6 +64,45 @@ async def test_run_file_with_options(tmp_path: Path) -> None:
     assert code == 0
 
 
+CONFIGURED = """
+import gemstone_aio as gemstone
+
+
+class Configured(gemstone.MicroService):
+    name = "configured"
+    greeting = "hello"
+    retries = 1
+    configurables = [gemstone.Configurable("greeting"),
+                     gemstone.Configurable("retries", template=int)]
+
+    @gemstone.exposed_method()
+    async def settings(self) -> list[object]:
+        return [self.greeting, self.retries, self.debug]
+"""
+
+
+async def test_run_passes_configurables_to_the_configurator(
+    tmp_path: Path, gemstone_cli: RunCli
+) -> None:
+    path = tmp_path / "configured.py"
+    path.write_text(CONFIGURED)
+    port = free_port()
+    proc = await start_cli(
+        "run", str(path), "--port", str(port), "--greeting", "hey", "--retries=3", "--debug"
+    )
+    try:
+        await wait_for_line(proc.stderr, "serving at")
+        async with RemoteService(f"http://127.0.0.1:{port}/api") as client:
+            assert await client.call("settings") == ["hey", 3, True]
+    finally:
+        assert await stop(proc) == 0
+    bad = await gemstone_cli("run", str(path), "--retries", "many")
+    assert bad.code == 2
+    # The service's own configuration step reports it, in one line.
+    assert "error: invalid value 'many' for configurable 'retries'" in bad.stderr
+    assert bad.stderr.count("\n") == 1
+
+
 async def test_run_module_target_picks_the_only_class(tmp_path: Path) -> None:
     write_service(tmp_path / "greeter_mod.py", "mod")
     port = free_port()
