@@ -5,7 +5,9 @@ under the typed keys below. Each long-lived resource has one cleanup context, en
 in this order and left in reverse:
 
 1. the thread pool (``_pool_ctx``);
-2. the service's ``on_service_start`` / ``on_service_stop`` hooks (``_lifecycle_ctx``).
+2. discovery: the registry heartbeat, the lookup cache (``install_discovery``; it also
+   unregisters in ``on_shutdown``, before in-flight calls drain);
+3. the service's ``on_service_start`` / ``on_service_stop`` hooks (``_lifecycle_ctx``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..discovery.lifecycle import install_discovery
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from . import jsonrpc
 from .concurrency import BlockingPool
@@ -160,5 +163,6 @@ def make_app(service: MicroService) -> web.Application:
         else:
             app.router.add_route("*", path, handler)
     app.cleanup_ctx.append(_pool_ctx(pool))
+    install_discovery(app, service, app[SERVING_KEY])
     app.cleanup_ctx.append(_lifecycle_ctx)
     return app

@@ -16,6 +16,9 @@ from .module import Module
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from ..client.remote_service import RemoteService
+    from ..discovery import BaseDiscoveryStrategy, Discovery
+
 __all__ = ["MicroService"]
 
 # Class attributes holding sequences: each instance gets its own list copy, so no
@@ -58,6 +61,16 @@ class MicroService:
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        service_registry_urls: JSON-RPC endpoints of registries to ping and to query in
+            :meth:`get_service` (none by default).
+        service_registry_ping_interval: Seconds between two pings to a registry (30).
+        service_registry_token: Sent as ``X-Api-Token`` to registries that protect
+            ``ping``/``unregister``.
+        discovery_strategies: More places to announce to and look up in
+            (:class:`~gemstone_aio.discovery.BaseDiscoveryStrategy` instances, e.g.
+            :class:`~gemstone_aio.discovery.RedisDiscoveryStrategy`); asked before the
+            registry URLs.
+        service_locate_cache_ttl: Seconds :meth:`get_service` trusts a lookup (5).
     """
 
     name: ClassVar[str | None] = None
@@ -77,6 +90,11 @@ class MicroService:
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    service_registry_urls: Sequence[str] = ()
+    service_registry_ping_interval: float = 30
+    service_registry_token: str | None = None
+    discovery_strategies: Sequence[BaseDiscoveryStrategy] = ()
+    service_locate_cache_ttl: float = 5.0
 
     __gemstone_exposed__: ClassVar[dict[str, str]] = {}
     __gemstone_events__: ClassVar[dict[str, list[str]]] = {}
@@ -103,6 +121,7 @@ class MicroService:
         self._explicit_accessible_at = cls.accessible_at is not None
         self._stop_requested: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._discovery: Discovery | None = None
         self.logger = self.get_logger()
         self.refresh_accessible_at()
 
@@ -166,6 +185,36 @@ class MicroService:
         methods fail closed until the service says how callers authenticate.
         """
         return None
+
+    # -- discovery ---------------------------------------------------------------------
+
+    @property
+    def discovery(self) -> Discovery:
+        """The heartbeat and lookup machinery, built from the current attributes.
+
+        A served service closes it on shutdown. Using :meth:`get_service` from a service
+        that is not served (a script, say), close it yourself: ``await svc.discovery.aclose()``.
+        """
+        if self._discovery is None or self._discovery.closed:
+            from ..discovery import Discovery
+
+            self._discovery = Discovery(self)
+        return self._discovery
+
+    async def get_service(self, pattern: str) -> RemoteService:
+        """Return a client of a live instance of a service whose name matches ``pattern``.
+
+        ``pattern`` is a glob: ``*`` matches any run of characters, ``?`` one character,
+        everything else itself. Lookups are cached briefly and balanced round-robin over
+        the live instances; an instance that does not accept connections is skipped and
+        dropped (see :mod:`gemstone_aio.discovery.locator`).
+
+        Raises:
+            ServiceConfigurationError: No registry or discovery strategy is configured.
+            ServiceNotFoundError: No live instance matches ``pattern``.
+            RegistryUnavailableError: No registry answered and nothing is cached.
+        """
+        return await self.discovery.get_service(pattern)
 
     def make_app(self) -> web.Application:
         """Build the aiohttp application serving this service (used by tests too)."""
