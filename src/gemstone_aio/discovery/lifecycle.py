@@ -100,11 +100,16 @@ class Discovery:
         await self.heartbeat.unregister(timeout)
 
     async def aclose(self) -> None:
-        """Stop pinging and release the connections (without unregistering)."""
+        """Stop pinging and release the connections, without unregistering.
+
+        The registries then drop this instance when its entries expire, as if the
+        process had died; use :meth:`unregister` first to leave at once.
+        """
         if self.closed:
             return
         self.closed = True
         await self.heartbeat.stop()
+        self.heartbeat.announced.clear()  # nothing left to unregister
         await self.locator.aclose()
         for strategy in self.strategies:
             await strategy.release()

@@ -123,17 +123,15 @@ class ServiceLocator:
         if entry is None or entry.expires <= self._now():
             entry = await self._refresh(pattern, entry)
             refreshed = True
+        listed = len(entry.urls)
         url = await self._pick(entry)
         if url is None and not refreshed:
             entry = await self._refresh(pattern, entry)
+            listed += len(entry.urls)
             url = await self._pick(entry)
         if url is None:
-            raise ServiceNotFoundError(
-                pattern,
-                "no instance is registered"
-                if not entry.urls
-                else "no instance accepts connections",
-            )
+            reason = "no instance accepts connections" if listed else "no instance is registered"
+            raise ServiceNotFoundError(pattern, reason)
         return self._client(url)
 
     def mark_dead(self, url: str) -> None:
