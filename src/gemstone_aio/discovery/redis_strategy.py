@@ -27,7 +27,7 @@ _MGET_CHUNK = 500
 def _require_redis() -> Any:
     try:
         import redis.asyncio
-    except ImportError as exc:  # pragma: no cover - the test extra installs redis
+    except ImportError as exc:
         raise ImportError(
             "RedisDiscoveryStrategy needs the 'redis' package: pip install 'gemstone-aio[redis]'"
         ) from exc
