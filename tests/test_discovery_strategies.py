@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import re
 import sys
@@ -20,6 +21,7 @@ from gemstone_aio.discovery import (
 )
 from gemstone_aio.discovery.default import DefaultDiscoveryStrategy as FromOldPath
 from gemstone_aio.discovery.glob import glob_matches, redis_match_pattern
+from gemstone_aio.registry import ServiceRegistry
 from gemstone_aio.testing import serving
 from tests.fixtures.discovery import RegistryFactory, unique, wait_until
 
@@ -195,3 +197,32 @@ def test_missing_redis_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtins, "__import__", no_redis)
     with pytest.raises(ImportError, match=r"gemstone-aio\[redis\]"):
         RedisDiscoveryStrategy()
+
+
+def test_a_class_level_strategy_serves_in_successive_event_loops() -> None:
+    """A strategy shared as a class attribute works across services and event loops."""
+    shared = HttpRegistryStrategy("http://127.0.0.1:1/api")
+
+    class Shared(gemstone.MicroService):
+        name = unique()
+        service_registry_ping_interval = 0.1
+        discovery_strategies = (shared,)
+
+    async def one_round() -> list[str]:
+        registry = ServiceRegistry()
+        async with serving(registry):
+            shared.url = str(registry.accessible_at)
+            first, second = Shared(), Shared()
+            async with serving(first), serving(second):
+
+                async def both() -> bool:
+                    return len(await shared.locate(str(Shared.name))) == 2
+
+                await wait_until(both, what="both instances")
+            try:
+                return await shared.locate(str(Shared.name))
+            finally:
+                await shared.aclose()  # the test used it after the services released it
+
+    assert asyncio.run(one_round()) == []
+    assert asyncio.run(one_round()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ..client.errors import MethodNotFoundError
@@ -31,10 +32,15 @@ class HttpRegistryStrategy(BaseDiscoveryStrategy):
         self.token = token
         self.timeout = timeout
         self._client: RemoteService | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _remote(self) -> RemoteService:
-        if self._client is None:
+        # A session belongs to one event loop: a strategy kept from an earlier loop (a
+        # class attribute, say) starts afresh instead of failing forever.
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
             self._client = RemoteService(self.url, timeout=self.timeout, token=self.token)
+            self._loop = loop
         return self._client
 
     async def ping(self, name: str, url: str) -> None:

@@ -9,6 +9,7 @@ check each name exactly against the glob.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from typing import TYPE_CHECKING, Any
@@ -72,9 +73,13 @@ class RedisDiscoveryStrategy(BaseDiscoveryStrategy):
         self.timeout = timeout
         self.scan_count = scan_count
         self._redis: Redis | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _client(self) -> Redis:
-        if self._redis is None:
+        # Connections belong to one event loop: start afresh in another one.
+        loop = asyncio.get_running_loop()
+        if self._redis is None or self._loop is not loop:
+            self._loop = loop
             self._redis = self._redis_module.from_url(
                 self.redis_url,
                 socket_timeout=self.timeout,
