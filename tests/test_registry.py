@@ -35,6 +35,7 @@ async def test_ping_locate_list_unregister(start_registry: RegistryFactory) -> N
         assert await client.call("ping", name=f"{base}.a", url="http://127.0.0.1:1/api") is True
         assert await client.call("ping", f"{base}.a", "http://127.0.0.1:2/api") is True
         assert await client.call("ping", f"{base}.b", "http://127.0.0.1:3/api") is True
+        await client.call("ping", f"{base}.a", "http://127.0.0.1:1/api")  # keeps its place
         assert await client.call("locate_service", name=f"{base}.a") == [
             "http://127.0.0.1:1/api",
             "http://127.0.0.1:2/api",

@@ -139,8 +139,11 @@ class ServiceRegistry(MicroService):
         _check_url(url)
         now = time.monotonic()
         self._purge(now)
-        instance = self._instances.pop(url, None)
-        if instance is None and len(self._instances) >= self.max_instances:
+        instance = self._instances.get(url)
+        if instance is not None:
+            instance.name, instance.last_seen = name, now
+            return True
+        if len(self._instances) >= self.max_instances:
             self._next_purge = 0.0
             self._purge(now)
             if len(self._instances) >= self.max_instances:
