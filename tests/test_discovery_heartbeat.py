@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import socket
 import threading
 import time
@@ -223,13 +224,23 @@ async def test_graceful_stop_unregisters_before_draining(start_registry: Registr
             assert await call == "released"
 
 
-@pytest.mark.parametrize("interval", [0, -1, "soon", True])
-async def test_bad_ping_interval_is_a_configuration_error(interval: object) -> None:
-    """A non-positive or non-numeric interval is refused, naming the value."""
+@pytest.mark.parametrize("attr", ["service_registry_ping_interval", "service_locate_cache_ttl"])
+@pytest.mark.parametrize("value", [0, -1, "soon", True])
+async def test_bad_intervals_are_configuration_errors(attr: str, value: object) -> None:
+    """A non-positive or non-numeric interval or cache time is refused, naming it."""
     worker = Worker()
-    worker.service_registry_ping_interval = interval  # type: ignore[assignment]
-    with pytest.raises(gemstone.ServiceConfigurationError, match="service_registry_ping_interval"):
+    setattr(worker, attr, value)
+    with pytest.raises(gemstone.ServiceConfigurationError, match=f"{attr} .*got {value!r}"):
         worker.discovery  # noqa: B018
+
+
+async def test_a_bad_strategy_is_refused_before_any_is_used() -> None:
+    """Something that is not a strategy is named; serving fails at start-up."""
+    worker = Worker()
+    worker.discovery_strategies = ["redis://127.0.0.1"]  # type: ignore[list-item]
+    with pytest.raises(gemstone.ServiceConfigurationError, match=re.escape("'redis://127.0.0.1'")):
+        async with serving(worker):
+            pass
 
 
 async def test_registry_urls_may_be_a_comma_list() -> None:

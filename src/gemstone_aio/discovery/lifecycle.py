@@ -58,7 +58,7 @@ class Discovery:
 
     def __init__(self, service: MicroService) -> None:
         interval = _positive(service, "service_registry_ping_interval")
-        cache_ttl = float(getattr(service, "service_locate_cache_ttl", 5.0))
+        cache_ttl = _positive(service, "service_locate_cache_ttl")
         token = service.service_registry_token
         self.service = service
         self.strategies: list[BaseDiscoveryStrategy] = [
@@ -74,6 +74,7 @@ class Discovery:
                     f"discovery_strategies must hold BaseDiscoveryStrategy instances, "
                     f"got {strategy!r}"
                 )
+        for strategy in self.strategies:
             strategy.acquire()
         self.heartbeat = Heartbeat(
             self.strategies,
