@@ -22,7 +22,7 @@ class Node(gemstone.MicroService):
 
 async def test_instances_come_expire_and_leave(start_registry: RegistryFactory) -> None:
     """Locate by glob; a crashed instance expires and is never handed out; a stop unregisters."""
-    registry = await start_registry(expire_after=1.0)
+    registry = await start_registry(expire_after=1.5)
     registry_url = str(registry.accessible_at)
     base = unique("fleet")
     workers = [Node() for _ in range(3)]
@@ -89,7 +89,7 @@ async def test_instances_come_expire_and_leave(start_registry: RegistryFactory) 
         listed = await reg.call("list_services")
         assert sorted(listed[f"{base}.worker"]) == sorted(urls[1:])
 
-        # a graceful stop unregisters at once (well before the 1 s expiry)
+        # a graceful stop unregisters at once (well before the 1.5 s expiry)
         await stacks[1].aclose()
         assert await locate(f"{base}.worker") == [urls[2]]
         assert await locate(f"{base}.*") == sorted([urls[2], str(other.accessible_at)])
