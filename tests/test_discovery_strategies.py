@@ -133,6 +133,7 @@ async def test_heartbeat_with_the_registry_token(start_registry: RegistryFactory
         assert not bad.discovery.heartbeat.announced
 
 
+@pytest.mark.redis
 async def test_redis_keys_expire_on_their_own(redis_url: str) -> None:
     """Each instance is one key with a TTL in its namespace; nothing is left to clean up."""
     namespace = unique("ns")
@@ -150,6 +151,7 @@ async def test_redis_keys_expire_on_their_own(redis_url: str) -> None:
         await strategy.aclose()
 
 
+@pytest.mark.redis
 async def test_redis_ignores_foreign_values_in_its_namespace(redis_url: str) -> None:
     """Keys in the namespace that are not ours (not JSON, wrong shape) are skipped."""
     namespace = unique("ns")
@@ -168,6 +170,7 @@ async def test_redis_ignores_foreign_values_in_its_namespace(redis_url: str) -> 
         await strategy.aclose()
 
 
+@pytest.mark.redis
 async def test_redis_url_without_a_database(redis_url: str) -> None:
     """``redis://host:port`` (no ``/db``, which crashed gemstone 0.10) works."""
     strategy = RedisDiscoveryStrategy(redis_url.rsplit("/", 1)[0], namespace=unique("ns"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from gemstone_aio import RemoteService
 from gemstone_aio.discovery import RedisDiscoveryStrategy
 from gemstone_aio.testing import serving
@@ -18,6 +20,7 @@ example = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(example)
 
 
+@pytest.mark.redis
 async def test_shop_finds_the_inventory_through_redis(redis_url: str) -> None:
     """The shop locates the inventory by name in Redis and calls it."""
     strategy = RedisDiscoveryStrategy(redis_url, ttl=90, namespace=unique("example"))
