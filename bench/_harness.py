@@ -46,7 +46,10 @@ class Server:
         self.port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         self.process = subprocess.Popen(
-            [*self.argv, str(self.port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [*self.argv, str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
         return self

@@ -26,7 +26,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     servers = [
-        Server(kind, [sys.executable, "bench/servers.py", kind]).start() for kind in ("bare", "gemstone")
+        Server(kind, [sys.executable, "bench/servers.py", kind]).start()
+        for kind in ("bare", "gemstone")
     ]
     results: dict[str, list[float]] = {s.name: [] for s in servers}
     try:
@@ -41,7 +42,9 @@ def main() -> None:
         for server in servers:
             server.stop()
     bare, ours = statistics.median(results["bare"]), statistics.median(results["gemstone"])
-    print(f"bare aiohttp: {bare:.0f} req/s; gemstone-aio: {ours:.0f} req/s; ratio {ours / bare:.2f}")
+    print(
+        f"bare aiohttp: {bare:.0f} req/s; gemstone-aio: {ours:.0f} req/s; ratio {ours / bare:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,14 +30,29 @@ from pathlib import Path
 from _harness import HERE, ROOT, Server, free_port, wrk
 
 VENV = HERE / ".peers-venv"
-PEER_PACKAGES = ["gemstone", "redis", "tornado", "pjrpc[aiohttp]", "aiohttp", "fastapi-jsonrpc", "uvicorn", "jsonrpcserver", "pydantic"]
+PEER_PACKAGES = [
+    "gemstone",
+    "redis",
+    "tornado",
+    "pjrpc[aiohttp]",
+    "aiohttp",
+    "fastapi-jsonrpc",
+    "uvicorn",
+    "jsonrpcserver",
+    "pydantic",
+]
 
 HELLO = {"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "world"}, "id": 1}
 CASES: dict[str, str] = {
     "async method, validated str param": json.dumps(HELLO),
     "blocking (def) method": json.dumps({**HELLO, "method": "say_hello_blocking"}),
     "pydantic-model param": json.dumps(
-        {"jsonrpc": "2.0", "method": "create_user", "params": {"user": {"name": "ann", "age": 30}}, "id": 1}
+        {
+            "jsonrpc": "2.0",
+            "method": "create_user",
+            "params": {"user": {"name": "ann", "age": 30}},
+            "id": 1,
+        }
     ),
     "100-call batch": json.dumps([{**HELLO, "id": i} for i in range(100)]),
 }
@@ -54,7 +69,11 @@ def peers_python() -> str:
     python = VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True, capture_output=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES],
+            check=True,
+            capture_output=True,
+        )
     return str(python)
 
 
@@ -67,13 +86,17 @@ def versions(python: str, packages: list[str]) -> dict[str, str]:
         "    except m.PackageNotFoundError: pass\n"
         "print(json.dumps(out))"
     )
-    done = subprocess.run([python, "-c", code, *packages], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [python, "-c", code, *packages], capture_output=True, text=True, check=True
+    )
     return dict(json.loads(done.stdout))
 
 
 def http_figures(args: argparse.Namespace, peers: str | None) -> list[str]:
     servers = [
-        Server("bare aiohttp handler (the limit)", [sys.executable, str(HERE / "servers.py"), "bare"]),
+        Server(
+            "bare aiohttp handler (the limit)", [sys.executable, str(HERE / "servers.py"), "bare"]
+        ),
         Server("gemstone-aio", [sys.executable, str(HERE / "servers.py"), "gemstone"]),
     ]
     if peers:
@@ -83,13 +106,20 @@ def http_figures(args: argparse.Namespace, peers: str | None) -> list[str]:
             "fastapi-jsonrpc (uvicorn)": "fastapi_jsonrpc_server.py",
             "jsonrpcserver (in aiohttp)": "jsonrpcserver_server.py",
         }
-        servers += [Server(name, [peers, str(HERE / "peers" / script)]) for name, script in scripts.items()]
+        servers += [
+            Server(name, [peers, str(HERE / "peers" / script)]) for name, script in scripts.items()
+        ]
     results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     for server in servers:
         server.start()
     try:
         for server in servers:  # warm-up
-            wrk(server.url, CASES["async method, validated str param"], seconds=1, connections=args.connections)
+            wrk(
+                server.url,
+                CASES["async method, validated str param"],
+                seconds=1,
+                connections=args.connections,
+            )
         for _ in range(args.rounds):
             for case, body in CASES.items():
                 for server in servers:
@@ -110,10 +140,13 @@ def http_figures(args: argparse.Namespace, peers: str | None) -> list[str]:
         for server in servers:
             runs = results.get((case, server.name))
             if not runs:
-                lines.append(f"| {server.name} | n/a (no like-for-like mode) | | | |" + (" |" if batch else ""))
+                lines.append(
+                    f"| {server.name} | n/a (no like-for-like mode) | | | |"
+                    + (" |" if batch else "")
+                )
                 continue
             rps = statistics.median(r[0] for r in runs)
-            row = (f"| {server.name} | {rps:,.0f} | {rps / base if base else 0:.2f}× | {statistics.median(r[1] for r in runs):.2f} "
+            row = (f"| {server.name} | {rps:,.0f} | {rps / base if base else 0:.2f}x | {statistics.median(r[1] for r in runs):.2f} "
                    f"| {statistics.median(r[2] for r in runs):.2f} |")  # fmt: skip
             if batch:
                 row += f" {1e6 / (rps * 100):.1f} |" if rps else " (no batch finished) |"
@@ -127,7 +160,9 @@ def run_script(name: str, extra: list[str]) -> list[str]:
     if not script.exists():
         return [f"`bench/{name}` is not there yet.", ""]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, str(script), *extra], capture_output=True, text=True, env=env, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(script), *extra], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     output = (done.stdout + done.stderr).strip() or "(no output)"
     return [f"`python bench/{name}`:", "", "```", output, "```", ""]
 
@@ -150,7 +185,7 @@ def memory_and_startup(args: argparse.Namespace) -> list[str]:
         finally:
             server.stop()
     lines.append(f"| resident size, idle | {idle['gemstone'] / 1024:.1f} MiB | {idle['bare'] / 1024:.1f} MiB | "
-                 f"{idle['gemstone'] / idle['bare']:.2f}× |")  # fmt: skip
+                 f"{idle['gemstone'] / idle['bare']:.2f}x |")  # fmt: skip
     lines.append(f"| growth over {growth['gemstone'][1]:,} calls (after warm-up) | {growth['gemstone'][0] / 1024:.2f} MiB "
                  f"| {growth['bare'][0] / 1024:.2f} MiB ({growth['bare'][1]:,} calls) | |")  # fmt: skip
     starts: dict[str, list[float]] = {"gemstone": [], "bare": []}
@@ -158,8 +193,10 @@ def memory_and_startup(args: argparse.Namespace) -> list[str]:
         for kind in starts:
             starts[kind].append(time_to_first_answer(kind, body))
     g, b = statistics.median(starts["gemstone"]), statistics.median(starts["bare"])
-    lines.append(f"| process start to first answered call | {g * 1000:.0f} ms | {b * 1000:.0f} ms | {g / b:.2f}× |")
-    return lines + [""]
+    lines.append(
+        f"| process start to first answered call | {g * 1000:.0f} ms | {b * 1000:.0f} ms | {g / b:.2f}x |"
+    )
+    return [*lines, ""]
 
 
 def time_to_first_answer(kind: str, body: str) -> float:
@@ -188,7 +225,9 @@ def time_to_first_answer(kind: str, body: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
@@ -199,7 +238,22 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install wrk")
     peers = None if args.no_peers else peers_python()
     ours = versions(sys.executable, ["gemstone-aio", "aiohttp", "pydantic", "aio-pika"])
-    theirs = versions(peers, ["gemstone", "tornado", "pjrpc", "fastapi-jsonrpc", "fastapi", "uvicorn", "jsonrpcserver"]) if peers else {}
+    theirs = (
+        versions(
+            peers,
+            [
+                "gemstone",
+                "tornado",
+                "pjrpc",
+                "fastapi-jsonrpc",
+                "fastapi",
+                "uvicorn",
+                "jsonrpcserver",
+            ],
+        )
+        if peers
+        else {}
+    )
     started = time.time()
     lines = [
         "# Benchmarks",

@@ -52,14 +52,22 @@ def _blocking(name: str) -> str:
 async def _one(call: dict[str, Any]) -> dict[str, Any]:
     """The same JSON-RPC work as the framework, by hand: check, validate, run, wrap."""
     if call.get("jsonrpc") != "2.0" or not isinstance(call.get("method"), str):
-        return {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": None}
+        return {
+            "jsonrpc": "2.0",
+            "error": {"code": -32600, "message": "Invalid Request"},
+            "id": None,
+        }
     method, params = call["method"], call.get("params") or {}
     if method == "create_user":
         result: Any = User.model_validate(params["user"]).name
     else:
         name = params["name"]
         if not isinstance(name, str):
-            return {"jsonrpc": "2.0", "error": {"code": -32602, "message": "Invalid params"}, "id": call.get("id")}
+            return {
+                "jsonrpc": "2.0",
+                "error": {"code": -32602, "message": "Invalid params"},
+                "id": call.get("id"),
+            }
         if method == "say_hello_blocking":
             result = await asyncio.get_running_loop().run_in_executor(_pool, _blocking, name)
         else:

@@ -17,7 +17,9 @@ async def create_user(user: dict) -> Result:
 
 
 async def handle(request: web.Request) -> web.Response:
-    return web.Response(text=await async_dispatch(await request.text()), content_type="application/json")
+    return web.Response(
+        text=await async_dispatch(await request.text()), content_type="application/json"
+    )
 
 
 app = web.Application()

@@ -23,7 +23,7 @@ __all__ = ["MicroService"]
 
 # Class attributes holding sequences: each instance gets its own list copy, so no
 # mutable state is shared between instances or subclasses.
-_PER_INSTANCE_LISTS = ("static_dirs", "extra_handlers", "modules")
+_PER_INSTANCE_LISTS = ("static_dirs", "extra_handlers", "modules", "cors_origins")
 
 
 class MicroService:
@@ -63,6 +63,7 @@ class MicroService:
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        cors_origins: Origins whose browsers may call the endpoint (none: CORS off).
         service_registry_urls: JSON-RPC endpoints of registries to ping and to query in
             :meth:`get_service` (none by default).
         service_registry_ping_interval: Seconds between two pings to a registry (30).
@@ -93,6 +94,7 @@ class MicroService:
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    cors_origins: Sequence[str] = ()
     service_registry_urls: Sequence[str] = ()
     service_registry_ping_interval: float = 30
     service_registry_token: str | None = None
