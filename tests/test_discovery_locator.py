@@ -220,3 +220,29 @@ async def test_get_service_from_inside_a_method(start_registry: RegistryFactory)
         front.service_registry_urls = [str(registry.accessible_at)]
         async with serving(front), RemoteService(str(front.accessible_at)) as client:
             assert await client.call("relay") == echo.accessible_at
+
+
+async def test_on_service_stop_may_still_call_other_services(
+    start_registry: RegistryFactory,
+) -> None:
+    """Connections close after ``on_service_stop``, so it can still use ``get_service``."""
+    registry = await start_registry()
+    name = unique()
+    answers: list[str] = []
+
+    class Polite(gemstone.MicroService):
+        name = unique("polite")
+
+        async def on_service_stop(self) -> None:
+            backend = await self.get_service(name)
+            answers.append(str(await backend.call("where")))
+
+    async with serving(Echo()) as echo:
+        await announce(registry, name, str(echo.accessible_at))
+        polite = Polite()
+        polite.service_registry_urls = [str(registry.accessible_at)]
+        async with serving(polite):
+            pass
+        assert answers == [echo.accessible_at]
+        assert polite._discovery is not None
+        assert polite._discovery.closed

@@ -205,6 +205,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     registry = ServiceRegistry()
+    registry.skip_configuration = True  # the flags above are its whole configuration
     registry.host, registry.port = args.host, args.port
     registry.expire_after = args.expire_after
     registry.token = args.token or None

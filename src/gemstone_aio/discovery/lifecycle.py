@@ -3,16 +3,20 @@
 ``make_app`` calls :func:`install_discovery`, which adds:
 
 - a cleanup context that starts the heartbeat (its tasks wait until the socket
-  listens, then ping) and, at the end, stops it and closes connections;
-- an ``on_shutdown`` hook. aiohttp runs it once the socket stopped accepting and before
-  in-flight calls drain, so the instance unregisters before it drains and callers stop
-  being sent to it while it finishes its work.
+  listens, then ping) and, at the end, stops it;
+- an ``on_cleanup`` callback closing the connections once every cleanup context is
+  left (so ``on_service_stop`` may still use ``get_service``);
+- a stopping callback: ``serve()`` awaits it first on a graceful shutdown, while the
+  socket still accepts calls, so the instance unregisters before it stops accepting and
+  drains, and callers are not sent to it meanwhile;
+- the same in ``on_shutdown``, for applications run some other way (it does nothing if
+  the stopping callback already ran).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import ServiceConfigurationError
@@ -122,8 +126,20 @@ class Discovery:
         await self.aclose()
 
 
-def install_discovery(app: web.Application, service: MicroService, serving: asyncio.Event) -> None:
-    """Add the heartbeat's cleanup context and the unregister-before-drain hook to ``app``."""
+def install_discovery(
+    app: web.Application,
+    service: MicroService,
+    serving: asyncio.Event,
+    stopping: list[Callable[[web.Application], Awaitable[None]]] | None = None,
+) -> None:
+    """Add the heartbeat's cleanup context and the unregister-before-drain hooks to ``app``.
+
+    Args:
+        app: The service's application.
+        service: The service.
+        serving: Set once the socket listens; the first pings wait for it.
+        stopping: Callbacks awaited first on a graceful shutdown (``STOPPING_KEY``).
+    """
     running: list[Discovery] = []
 
     async def discovery_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -133,7 +149,12 @@ def install_discovery(app: web.Application, service: MicroService, serving: asyn
         try:
             yield
         finally:
-            running.clear()
+            await discovery.heartbeat.stop()
+
+    async def close_discovery(app: web.Application) -> None:
+        running.clear()
+        discovery = service._discovery  # the current one, even if made during shutdown
+        if discovery is not None:
             await discovery.aclose()
 
     async def unregister_on_shutdown(app: web.Application) -> None:
@@ -141,4 +162,7 @@ def install_discovery(app: web.Application, service: MicroService, serving: asyn
             await discovery.unregister()
 
     app.cleanup_ctx.append(discovery_ctx)
+    app.on_cleanup.append(close_discovery)
+    if stopping is not None:
+        stopping.append(unregister_on_shutdown)
     app.on_shutdown.append(unregister_on_shutdown)
