@@ -107,7 +107,9 @@ async def test_a_registry_that_comes_up_later_is_registered_with() -> None:
         registry.port = port
         registry.refresh_accessible_at()
         ready = asyncio.Event()
-        task = asyncio.create_task(registry.serve(handle_signals=False, ready=ready, configure=False))
+        task = asyncio.create_task(
+            registry.serve(handle_signals=False, ready=ready, configure=False)
+        )
         try:
             await asyncio.wait_for(ready.wait(), 10)
 
