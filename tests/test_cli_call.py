@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 from aiohttp import web
 
 import gemstone_aio as gemstone
+from gemstone_aio.registry import ServiceRegistry
 from gemstone_aio.testing import serving
 from tests.fixtures.cli import RunCli, WireRecorder, free_port
 from tests.fixtures.services import Calculator
@@ -41,27 +41,6 @@ class Catalog(gemstone.MicroService):
         self, count: int, tags: list[str], flag: bool = False, label: str = ""
     ) -> dict[str, Any]:
         return {"count": count, "tags": tags, "flag": flag, "label": label}
-
-
-class TinyRegistry(gemstone.MicroService):
-    """The registry protocol (DESIGN §5): ping(name, url), locate_service(glob)."""
-
-    name = "tiny-registry"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.services: dict[str, list[str]] = {}
-
-    @gemstone.exposed_method()
-    async def ping(self, name: str, url: str) -> bool:
-        self.services.setdefault(name, []).append(url)
-        return True
-
-    @gemstone.exposed_method()
-    async def locate_service(self, name: str) -> list[str]:
-        return [
-            u for n, urls in self.services.items() if fnmatch.fnmatchcase(n, name) for u in urls
-        ]
 
 
 @pytest.fixture
@@ -320,7 +299,7 @@ async def test_click_usage_errors_exit_2(gemstone_cli: RunCli) -> None:
 
 
 async def test_call_through_registry(calc: Calculator, gemstone_cli: RunCli) -> None:
-    async with serving(TinyRegistry()) as registry:
+    async with serving(ServiceRegistry()) as registry:
         assert calc.accessible_at is not None
         await registry.ping("calculator", calc.accessible_at)
         result = await gemstone_cli(
@@ -345,7 +324,7 @@ async def test_call_through_registry(calc: Calculator, gemstone_cli: RunCli) -> 
 
 
 async def test_call_skips_dead_instances(calc: Calculator, gemstone_cli: RunCli) -> None:
-    async with serving(TinyRegistry()) as registry:
+    async with serving(ServiceRegistry()) as registry:
         await registry.ping("calculator", f"http://127.0.0.1:{free_port()}/api")
         assert calc.accessible_at is not None
         await registry.ping("calculator", calc.accessible_at)
@@ -356,7 +335,7 @@ async def test_call_skips_dead_instances(calc: Calculator, gemstone_cli: RunCli)
 
 
 async def test_call_no_match_exits_4(gemstone_cli: RunCli) -> None:
-    async with serving(TinyRegistry()) as registry:
+    async with serving(ServiceRegistry()) as registry:
         result = await gemstone_cli("call", "-r", registry.accessible_at, "ghost.*", "m")
     assert result.code == 4
     assert result.stderr == (
@@ -373,7 +352,7 @@ async def test_call_registry_unreachable_exits_3(gemstone_cli: RunCli) -> None:
 
 async def test_call_all_instances_dead_exits_3(gemstone_cli: RunCli) -> None:
     dead = f"http://127.0.0.1:{free_port()}/api"
-    async with serving(TinyRegistry()) as registry:
+    async with serving(ServiceRegistry()) as registry:
         await registry.ping("calculator", dead)
         result = await gemstone_cli("call", "-r", registry.accessible_at, "calculator", "m")
     assert result.code == 3

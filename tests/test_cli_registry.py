@@ -11,9 +11,6 @@ from gemstone_aio.testing import serving
 from tests.fixtures.cli import RunCli, free_port, start_cli, stop, wait_for_line
 from tests.fixtures.services import Calculator
 
-# The reference registry comes with the discovery work; until it is merged, skip.
-pytest.importorskip("gemstone_aio.registry", reason="gemstone_aio.registry is not merged yet")
-
 
 async def test_registry_command_serves_the_reference_registry(gemstone_cli: RunCli) -> None:
     port = free_port()
