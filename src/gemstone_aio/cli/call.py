@@ -126,7 +126,7 @@ def call(
     and the result.
 
     Example:
-        gemstone call --registry http://127.0.0.1:8000/api 'hello.*' say_hello name=world
+        gemstone call --registry http://127.0.0.1:5000/api 'hello.*' say_hello name=world
     """
     if registry is None:
         fail("no registry: pass --registry URL or set GEMSTONE_REGISTRY", ExitCode.USAGE)
