@@ -18,9 +18,12 @@ from .core.decorators import (
 from .core.handlers import GemstoneCustomHandler, RequestHandler, current_handler
 from .core.microservice import MicroService
 from .core.module import Container, Module
+from .event.transport import BaseEventTransport, InMemoryEventTransport, RabbitMqEventTransport
 from .errors import (
     AccessDenied,
     CalledServiceError,
+    EventBodyError,
+    EventPublishError,
     GemstoneError,
     InternalError,
     InvalidParams,
@@ -37,10 +40,14 @@ from .errors import (
 
 __all__ = [
     "AccessDenied",
+    "BaseEventTransport",
     "CalledServiceError",
     "Container",
+    "EventBodyError",
+    "EventPublishError",
     "GemstoneCustomHandler",
     "GemstoneError",
+    "InMemoryEventTransport",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
@@ -50,6 +57,7 @@ __all__ = [
     "MicroService",
     "Module",
     "ParseError",
+    "RabbitMqEventTransport",
     "RequestHandler",
     "RequestTooLarge",
     "ServerOverloaded",

@@ -5,7 +5,11 @@ under the typed keys below. Each long-lived resource has one cleanup context, en
 in this order and left in reverse:
 
 1. the thread pool (``_pool_ctx``);
-2. the service's ``on_service_start`` / ``on_service_stop`` hooks (``_lifecycle_ctx``).
+2. the event transports (connected before the hooks, so start-up code can emit;
+   closed after pending publications finished);
+3. the service's ``on_service_start`` / ``on_service_stop`` hooks (``_lifecycle_ctx``);
+4. the event consumers (started after ``on_service_start``; stopped first on shutdown,
+   letting in-flight handlers finish).
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
+from ..event.runtime import EventRuntime
 from . import jsonrpc
 from .concurrency import BlockingPool
 from .handlers import RequestHandler
 from .microservice import MicroService
 from .router import MethodEntry, Router
 
-__all__ = ["POOL_KEY", "ROUTER_KEY", "SERVICE_KEY", "SERVING_KEY", "build_router", "make_app"]
+__all__ = ["EVENTS_KEY", "POOL_KEY", "ROUTER_KEY", "SERVICE_KEY", "SERVING_KEY", "build_router", "make_app"]
 
 SERVICE_KEY = web.AppKey("gemstone_aio.service", MicroService)
 """The service the application serves."""
@@ -32,6 +37,8 @@ ROUTER_KEY = web.AppKey("gemstone_aio.router", Router)
 """The JSON-RPC router of the endpoint."""
 POOL_KEY = web.AppKey("gemstone_aio.pool", BlockingPool)
 """The thread pool running blocking methods."""
+EVENTS_KEY = web.AppKey("gemstone_aio.events", EventRuntime)
+"""The service's events machinery (transports, consumers, ``emit_event``)."""
 SERVING_KEY = web.AppKey("gemstone_aio.serving", asyncio.Event)
 """Set once the server listens (``serve()``); never set under a test client that does not."""
 
@@ -159,6 +166,10 @@ def make_app(service: MicroService) -> web.Application:
             app.router.add_view(path, handler)
         else:
             app.router.add_route("*", path, handler)
+    events = EventRuntime(service, pool.run)
+    app[EVENTS_KEY] = events
     app.cleanup_ctx.append(_pool_ctx(pool))
+    app.cleanup_ctx.append(events.transports_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
+    app.cleanup_ctx.append(events.consumers_ctx)
     return app

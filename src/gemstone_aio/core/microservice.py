@@ -16,6 +16,9 @@ from .module import Module
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from ..event.base import BaseEventTransport
+    from ..event.runtime import EventRuntime, PublishResult
+
 __all__ = ["MicroService"]
 
 # Class attributes holding sequences: each instance gets its own list copy, so no
@@ -58,6 +61,9 @@ class MicroService:
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        event_transports: Transports events are published on and consumed from (see
+            :mod:`gemstone_aio.event.transport`); empty means the in-memory transport.
+            Each instance works with its own copies of the listed transports.
     """
 
     name: ClassVar[str | None] = None
@@ -77,6 +83,7 @@ class MicroService:
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    event_transports: Sequence[BaseEventTransport] = ()
 
     __gemstone_exposed__: ClassVar[dict[str, str]] = {}
     __gemstone_events__: ClassVar[dict[str, list[str]]] = {}
@@ -100,6 +107,9 @@ class MicroService:
             )
         for attr in _PER_INSTANCE_LISTS:
             setattr(self, attr, list(getattr(cls, attr)))
+        # Transports hold connections: each instance gets its own unconnected copies.
+        self.event_transports = [t.clone() for t in cls.event_transports]
+        self._event_runtime: EventRuntime | None = None
         self._explicit_accessible_at = cls.accessible_at is not None
         self._stop_requested: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -147,6 +157,32 @@ class MicroService:
                 if spec is not None:
                     found[rpc_name] = (spec, owner, func)
         return list(found.values())
+
+    # -- events ------------------------------------------------------------------------
+
+    def emit_event(
+        self, event_name: str, event_body: Any, *, broadcast: bool = True
+    ) -> PublishResult:
+        """Publish an event on every transport of the service.
+
+        Works from ``async`` methods, blocking methods (threads), periodic tasks and
+        ``on_service_start``. The event is published whether or not the result is
+        awaited; ``await`` it (or call ``.result()`` from a thread) to wait until the
+        broker confirmed it.
+
+        Args:
+            event_name: The event name.
+            event_body: Any JSON-serialisable value.
+            broadcast: ``True``: every subscribing instance handles it. ``False``:
+                exactly one subscribing instance does, at least once.
+
+        Raises:
+            EventBodyError: The body is not JSON-serialisable (nothing is published).
+            EventPublishError: The service is not running.
+        """
+        from ..event.runtime import emit
+
+        return emit(self, event_name, event_body, broadcast=broadcast)
 
     # -- lifecycle ---------------------------------------------------------------------
 
