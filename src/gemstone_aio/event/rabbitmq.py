@@ -225,7 +225,7 @@ class RabbitMqEventTransport(BaseEventTransport):
                     delay,
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, 5.0)
         self._connection = connection
         self._publisher = await connection.channel(publisher_confirms=True)
         assert self._ready is not None
