@@ -38,7 +38,8 @@ def test_each_instance_gets_its_own_transport_copies() -> None:
     assert first.event_transports[0] is not template
     assert Service.event_transports == [template]
     copy = first.event_transports[0]
-    assert isinstance(copy, gemstone.RabbitMqEventTransport) and copy.url == template.url
+    assert isinstance(copy, gemstone.RabbitMqEventTransport)
+    assert copy.url == template.url
 
 
 def test_rabbitmq_transport_settings_are_checked_and_the_password_hidden() -> None:
@@ -66,7 +67,7 @@ def test_encode_body_names_the_event_and_the_problem() -> None:
     assert encode_body("e", {"k": "é", "n": [1, 2.5, None, True]}) == (
         '{"k":"é","n":[1,2.5,null,true]}'.encode()
     )
-    with pytest.raises(gemstone.EventBodyError, match="'orders.created'.*not JSON-serialisable"):
+    with pytest.raises(gemstone.EventBodyError, match=r"'orders\.created'.*not JSON-serialisable"):
         encode_body("orders.created", {"at": object()})
     with pytest.raises(TypeError):
         encode_body("e", b"bytes")
@@ -107,7 +108,7 @@ def test_unannotated_and_any_handlers_get_raw_json() -> None:
         name = unique("svc")
 
         @gemstone.event_handler("a")
-        def plain(self, body):  # type: ignore[no-untyped-def]
+        def plain(self, body):
             return None
 
         @gemstone.event_handler("b")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-import gemstone_aio as gemstone
 from examples.example_events.service import EventTestService, Greeting
 from examples.example_events.service2 import EventTestService2
 from examples.example_events.worker import ResizeJob, ResizeWorker
+
+import gemstone_aio as gemstone
 from gemstone_aio.event.transport import RabbitMqEventTransport
-from tests.fixtures.events import Recorder, RabbitBackend, unique
+from tests.fixtures.events import RabbitBackend, Recorder, unique
 from tests.test_events_contract import call, running
 
 pytestmark = pytest.mark.rabbitmq
@@ -19,7 +19,9 @@ pytestmark = pytest.mark.rabbitmq
 
 def on_broker(cls: type[Any], url: str, **attrs: Any) -> Any:
     """The example class, pointed at the test broker, with a unique service name."""
-    attrs.setdefault("event_transports", [RabbitMqEventTransport(url, max_attempts=2, retry_delay=0.01)])
+    attrs.setdefault(
+        "event_transports", [RabbitMqEventTransport(url, max_attempts=2, retry_delay=0.01)]
+    )
     return type(cls.__name__, (cls,), {"name": unique(cls.name), **attrs})
 
 
@@ -40,7 +42,8 @@ async def test_say_hello_reaches_every_subscriber(rabbitmq_url: str) -> None:
     async with running(first, second, publisher):
         assert (await call(publisher, "say_hello", name))["result"] == f"hello {name}"
         await recorder.wait_for(lambda items: sum(v == name for _, v in items) == 2)
-    assert name in first.greeted and name in second.greeted
+    assert name in first.greeted
+    assert name in second.greeted
 
 
 async def test_competing_workers_share_the_jobs(rabbitmq_url: str) -> None:
@@ -70,4 +73,6 @@ async def test_competing_workers_share_the_jobs(rabbitmq_url: str) -> None:
         await backend.close()
     done = [job["image"] for job in one.done + two.done if job["image"] in images]
     assert sorted(done) == sorted(images)
-    assert any("cannot resize" in letter.reason and bad.encode() in letter.body for letter in letters)
+    assert any(
+        "cannot resize" in letter.reason and bad.encode() in letter.body for letter in letters
+    )

@@ -165,7 +165,8 @@ async def test_plain_aio_pika_consumer_sees_body_and_headers(rabbitmq_url: str) 
         tasks = await channel.declare_queue(TASKS_PREFIX + event, durable=True)
         broadcast_message = await mine.get(timeout=10)
         task_message = await tasks.get(timeout=10)
-        assert broadcast_message is not None and task_message is not None
+        assert broadcast_message is not None
+        assert task_message is not None
         await broadcast_message.ack()
         await task_message.ack()
     assert json.loads(broadcast_message.body) == {"a": [1, 2]}
@@ -200,7 +201,9 @@ async def test_gemstone_010_constructor_arguments_connect(rabbitmq_node: RabbitM
 
     class Legacy(gemstone.MicroService):
         name = unique("legacy")
-        event_transports = [RabbitMqEventTransport("127.0.0.1", rabbitmq_node.port, "guest", "guest")]
+        event_transports = [
+            RabbitMqEventTransport("127.0.0.1", rabbitmq_node.port, "guest", "guest")
+        ]
 
         @gemstone.event_handler(event)
         async def on_event(self, body: Any) -> None:

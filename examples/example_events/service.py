@@ -1,7 +1,7 @@
 """The subscriber: handles every ``said_hello`` event.
 
-Start RabbitMQ, then ``python -m examples.example_events.service`` (port 8000) and
-``python -m examples.example_events.service2`` (port 8001), and call the publisher::
+Start RabbitMQ, then ``python examples/example_events/service.py`` (port 8000) and
+``python examples/example_events/service2.py`` (port 8001), and call the publisher::
 
     curl -X POST -H "Content-Type: application/json" \
         -d '{"jsonrpc": "2.0", "method": "say_hello", "params": ["Ann"], "id": 1}' \
@@ -10,12 +10,15 @@ Start RabbitMQ, then ``python -m examples.example_events.service`` (port 8000) a
 
 from __future__ import annotations
 
+import os
+
 import pydantic
 
 import gemstone_aio as gemstone
 from gemstone_aio.event.transport import RabbitMqEventTransport
 
-from .settings import AMQP_URL
+# The broker: GEMSTONE_AMQP_URL, or a RabbitMQ on this machine with its default user.
+AMQP_URL = os.environ.get("GEMSTONE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 class Greeting(pydantic.BaseModel):

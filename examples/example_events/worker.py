@@ -1,19 +1,22 @@
 """Competing consumers: run it twice; each ``resize_image`` job goes to one worker.
 
-``python -m examples.example_events.worker 8010`` and ``... worker 8011``, then call
+``python examples/example_events/worker.py 8010`` and ``... worker 8011``, then call
 ``request_resize`` on ``service2.py``. A job whose handler keeps failing is retried with
 backoff, then parked in the dead-letter queue ``gemstone.dead-letter.resize_image``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+
 from typing_extensions import TypedDict
 
 import gemstone_aio as gemstone
 from gemstone_aio.event.transport import RabbitMqEventTransport
 
-from .settings import AMQP_URL
+# The broker: GEMSTONE_AMQP_URL, or a RabbitMQ on this machine with its default user.
+AMQP_URL = os.environ.get("GEMSTONE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 class ResizeJob(TypedDict):

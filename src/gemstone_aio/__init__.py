@@ -19,7 +19,6 @@ from .core.decorators import (
 from .core.handlers import GemstoneCustomHandler, RequestHandler, current_handler
 from .core.microservice import MicroService
 from .core.module import Container, Module
-from .event.transport import BaseEventTransport, InMemoryEventTransport, RabbitMqEventTransport
 from .errors import (
     AccessDenied,
     CalledServiceError,
@@ -38,6 +37,7 @@ from .errors import (
     ServiceConfigurationError,
     ServiceShuttingDown,
 )
+from .event.transport import BaseEventTransport, InMemoryEventTransport, RabbitMqEventTransport
 
 __all__ = [
     "AccessDenied",

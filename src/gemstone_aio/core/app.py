@@ -29,7 +29,15 @@ from .handlers import RequestHandler
 from .microservice import MicroService
 from .router import MethodEntry, Router
 
-__all__ = ["EVENTS_KEY", "POOL_KEY", "ROUTER_KEY", "SERVICE_KEY", "SERVING_KEY", "build_router", "make_app"]
+__all__ = [
+    "EVENTS_KEY",
+    "POOL_KEY",
+    "ROUTER_KEY",
+    "SERVICE_KEY",
+    "SERVING_KEY",
+    "build_router",
+    "make_app",
+]
 
 SERVICE_KEY = web.AppKey("gemstone_aio.service", MicroService)
 """The service the application serves."""

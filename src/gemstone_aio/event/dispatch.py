@@ -59,11 +59,11 @@ class BoundHandler:
         func = getattr(owner, attr)
         label = f"{type(owner).__qualname__}.{attr}"
         params = list(inspect.signature(func).parameters.values())
-        positional = [
-            p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         required_rest = [
-            p for p in params[1:] if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            p
+            for p in params[1:]
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
         if not positional or required_rest:
             raise ServiceConfigurationError(
@@ -83,7 +83,8 @@ class BoundHandler:
 def bind_event_handlers(service: MicroService) -> dict[str, list[BoundHandler]]:
     """Collect the event handlers of ``service`` and of its modules, by event name."""
     found: dict[str, list[BoundHandler]] = {}
-    for owner in (service, *service.modules):
+    owners: list[MicroService | Module] = [service, *service.modules]
+    for owner in owners:
         if isinstance(owner, Module):
             owner.set_microservice(service)
         for event_name, attrs in type(owner).__gemstone_events__.items():
@@ -124,7 +125,9 @@ class EventDispatcher:
         for handler in self.handlers:
             try:
                 value = (
-                    json.loads(raw) if handler.adapter is None else handler.adapter.validate_json(raw)
+                    json.loads(raw)
+                    if handler.adapter is None
+                    else handler.adapter.validate_json(raw)
                 )
             except ValidationError as exc:
                 reason = f"invalid body for {handler.label}: {exc}"

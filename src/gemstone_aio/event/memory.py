@@ -68,10 +68,21 @@ class _Inbox:
                 self._items.appendleft(message)
             else:
                 self._items.append(message)
+        self.notify()
+
+    def notify(self) -> None:
+        with self._lock:
             wakers = list(self._wakers)
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
         for loop, event in wakers:
-            with contextlib.suppress(RuntimeError):  # that loop is closed
-                loop.call_soon_threadsafe(event.set)
+            if loop is current:
+                event.set()
+            else:
+                with contextlib.suppress(RuntimeError):  # that loop is closed
+                    loop.call_soon_threadsafe(event.set)
 
     def take(self) -> _Message | None:
         with self._lock:
@@ -97,6 +108,7 @@ class InMemoryEventBus:
         self._broadcast: dict[str, list[_Inbox]] = {}
         self._tasks: dict[str, _Inbox] = {}
         self._dead: dict[str, list[DeadLetter]] = {}
+        self._dead_waiters = _Inbox()  # never holds items: only wakes waiters
 
     def publish(self, event: OutgoingEvent) -> None:
         """Route ``event`` like RabbitMQ would (see the module docstring)."""
@@ -138,6 +150,27 @@ class InMemoryEventBus:
         """Store a dead-lettered message."""
         with self._lock:
             self._dead.setdefault(letter.event_name, []).append(letter)
+        self._dead_waiters.notify()
+
+    async def wait_dead_letters(
+        self, event_name: str, count: int, timeout: float = 10.0
+    ) -> list[DeadLetter]:
+        """Wait until ``event_name`` has at least ``count`` dead letters and return them.
+
+        Raises:
+            TimeoutError: Fewer arrived within ``timeout`` seconds.
+        """
+        waker = asyncio.Event()
+        self._dead_waiters.attach(waker)
+        try:
+            async with asyncio.timeout(timeout):
+                while len(found := self.dead_letters(event_name)) < count:
+                    waker.clear()
+                    if len(self.dead_letters(event_name)) < count:
+                        await waker.wait()
+                return found
+        finally:
+            self._dead_waiters.detach(waker)
 
     def dead_letters(self, event_name: str) -> list[DeadLetter]:
         """The dead-lettered messages of ``event_name``, oldest first."""

@@ -81,7 +81,9 @@ class _AmqpDelivery(Delivery):
             await self._message.ack()
         except CONNECTION_EXCEPTIONS as exc:
             # The channel died: the broker redelivers the message (at least once).
-            _log.warning("could not ack event %r (%s); it will be redelivered", self.event_name, exc)
+            _log.warning(
+                "could not ack event %r (%s); it will be redelivered", self.event_name, exc
+            )
 
     async def dead_letter(self, reason: str, attempts: int) -> None:
         self.settled = True
@@ -146,7 +148,9 @@ class RabbitMqEventTransport(BaseEventTransport):
         super().__init__(
             max_attempts=max_attempts, retry_delay=retry_delay, max_retry_delay=max_retry_delay
         )
-        if "://" not in url:  # gemstone 0.10: RabbitMqEventTransport(host, port, username, password)
+        if (
+            "://" not in url
+        ):  # gemstone 0.10: RabbitMqEventTransport(host, port, username, password)
             built = URL.build(
                 scheme="amqp",
                 host=url,
@@ -246,7 +250,9 @@ class RabbitMqEventTransport(BaseEventTransport):
 
     # -- publishing --------------------------------------------------------------------
 
-    async def _exchange(self, channel: AbstractChannel, event: str, broadcast: bool) -> AbstractExchange:
+    async def _exchange(
+        self, channel: AbstractChannel, event: str, broadcast: bool
+    ) -> AbstractExchange:
         key = f"{BROADCAST_PREFIX if broadcast else TASKS_PREFIX}{event}"
         exchange = self._exchanges.get(key)
         if exchange is not None:

@@ -129,7 +129,10 @@ class EventRuntime:
     # -- publishing --------------------------------------------------------------------
 
     async def _publish(self, event: OutgoingEvent) -> None:
-        await asyncio.gather(*(t.publish(event) for t in self.transports))
+        if len(self.transports) == 1:
+            await self.transports[0].publish(event)
+        else:
+            await asyncio.gather(*(t.publish(event) for t in self.transports))
 
     def submit(self, event: OutgoingEvent) -> PublishResult:
         """Publish ``event`` on every transport, from the loop or from any thread."""

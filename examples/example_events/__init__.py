@@ -1,1 +1,0 @@
-"""Events examples: a subscriber, a publisher and competing workers over RabbitMQ."""
