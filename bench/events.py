@@ -4,7 +4,7 @@ Workload, identical for both RabbitMQ sides: ``--events`` one-of-N messages (per
 durable queue) published by ``--window`` concurrent publishers, each awaiting the
 publisher confirm of its message before sending the next; one consumer with prefetch
 ``--prefetch`` decodes the JSON body and acks. The clock runs from the first publish to
-the last ack. Publisher and consumer share one process, one event loop.
+the last ack. Publisher and consumer share one process and event loop, each with its own connection.
 
 Runs alternate between gemstone-aio and raw aio-pika and the medians are compared,
 because these machines are shared and noisy. Without ``--url`` a private RabbitMQ node
@@ -84,15 +84,17 @@ async def run_raw(url: str, args: argparse.Namespace) -> float:
     name = f"gemstone.tasks.bench-raw-{uuid.uuid4().hex[:8]}"
     done = asyncio.Event()
     seen = 0
+    # Two connections, like the two services of the gemstone-aio run.
     connection = await aio_pika.connect_robust(url)
-    async with connection:
+    consumer_connection = await aio_pika.connect_robust(url)
+    async with connection, consumer_connection:
         publish_channel = await connection.channel(publisher_confirms=True)
         exchange = await publish_channel.declare_exchange(
             name, aio_pika.ExchangeType.DIRECT, durable=True
         )
         queue = await publish_channel.declare_queue(name, durable=True)
         await queue.bind(exchange, routing_key="tasks")
-        consume_channel = await connection.channel()
+        consume_channel = await consumer_connection.channel()
         await consume_channel.set_qos(prefetch_count=args.prefetch)
         consume_queue = await consume_channel.declare_queue(name, durable=True)
 

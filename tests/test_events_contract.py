@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -292,3 +293,65 @@ async def test_blocking_and_module_handlers(event_backend: EventBackend) -> None
     assert sorted(recorder.items, key=str) == sorted(
         [("host", 21), (f"module:{host.name}", 42)], key=str
     )
+
+
+async def test_shutdown_lets_in_flight_handlers_finish(event_backend: EventBackend) -> None:
+    """On shutdown consumption stops first; the running handler completes and is acked."""
+    event, recorder = unique("inflight"), Recorder()
+    started, release, stopping = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    class Busy(gemstone.MicroService):
+        name = unique("busy")
+        event_transports = [event_backend.transport()]
+
+        @gemstone.event_handler(event)
+        async def on_event(self, body: Any) -> None:
+            started.set()
+            await release.wait()
+            await recorder.add("busy", body)
+
+    busy = Busy()
+    transport = busy.event_transports[0]
+    stop_consuming = transport.stop_consuming
+
+    async def observed_stop(grace_period: float) -> None:
+        stopping.set()
+        await stop_consuming(grace_period)
+
+    transport.stop_consuming = observed_stop  # type: ignore[method-assign]
+    context = serving(busy)
+    await context.__aenter__()
+    await busy.emit_event(event, "job", broadcast=False)
+    await asyncio.wait_for(started.wait(), 20)
+    shutdown = asyncio.create_task(context.__aexit__(None, None, None))
+    await asyncio.wait_for(stopping.wait(), 20)
+    assert not shutdown.done()
+    assert recorder.items == []
+    release.set()
+    await asyncio.wait_for(shutdown, 30)
+    assert recorder.items == [("busy", "job")]
+    assert await event_backend.pending(event) == 0
+
+
+async def test_consumers_start_after_on_service_start(event_backend: EventBackend) -> None:
+    """A queued event is handled only once on_service_start has finished."""
+    event, recorder = unique("order"), Recorder()
+    publisher = publisher_class(event, event_backend.transport())()
+    async with running(publisher):
+        await publisher.emit_event(event, "queued", broadcast=False)
+
+    class Ordered(gemstone.MicroService):
+        name = unique("ordered")
+        event_transports = [event_backend.transport()]
+        waiting_at_start = -1
+
+        async def on_service_start(self) -> None:
+            self.waiting_at_start = await event_backend.pending(event)
+
+        @gemstone.event_handler(event)
+        async def on_event(self, body: Any) -> None:
+            await recorder.add("ordered", (body, self.waiting_at_start))
+
+    async with running(Ordered()):
+        await recorder.wait_count(1)
+    assert recorder.items == [("ordered", ("queued", 1))]

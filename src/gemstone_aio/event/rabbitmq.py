@@ -201,6 +201,7 @@ class RabbitMqEventTransport(BaseEventTransport):
         self._ready = asyncio.Event()
         self._declare_lock = asyncio.Lock()
         self._connector = asyncio.create_task(self._connect_loop())
+        self._connector.add_done_callback(self._connector_done)
         try:
             await asyncio.wait_for(asyncio.shield(self._ready.wait()), self.connect_timeout)
         except TimeoutError:
@@ -208,6 +209,15 @@ class RabbitMqEventTransport(BaseEventTransport):
                 "%s: RabbitMQ at %s is not reachable yet; connecting in the background",
                 service_name,
                 self._safe_url(),
+            )
+
+    def _connector_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            _log.error(
+                "%s: setting up RabbitMQ at %s failed: %r; events cannot be published",
+                self.service_name,
+                self._safe_url(),
+                task.exception(),
             )
 
     async def _connect_loop(self) -> None:
