@@ -134,10 +134,15 @@ async def measure(url: str, args: argparse.Namespace) -> None:
     raw: list[float] = []
     memory: list[float] = []
     for round_ in range(args.rounds):
-        raw.append(await run_raw(url, args))
+        # Alternate which side runs first: the broker may still be tidying up after a run.
+        first_raw = round_ % 2 == 0
+        if first_raw:
+            raw.append(await run_raw(url, args))
         ours.append(
             await run_gemstone(RabbitMqEventTransport(url, prefetch_count=args.prefetch), args)
         )
+        if not first_raw:
+            raw.append(await run_raw(url, args))
         memory.append(await run_gemstone(InMemoryEventTransport(bus=InMemoryEventBus()), args))
         print(
             f"round {round_ + 1}: raw aio-pika {raw[-1]:8.0f} ev/s   "

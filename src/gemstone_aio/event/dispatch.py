@@ -115,20 +115,19 @@ class EventDispatcher:
         name = self.event_name
         try:
             raw = delivery.body.decode("utf-8")
-            json.loads(raw)
+            decoded = json.loads(raw)
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError alike
             reason = f"undecodable body (not UTF-8 JSON): {exc}"
             self.logger.error("event %r dead-lettered: %s", name, reason)
             await delivery.dead_letter(reason, 0)
             return
         calls: list[tuple[BoundHandler, Any]] = []
-        for handler in self.handlers:
+        for index, handler in enumerate(self.handlers):
             try:
-                value = (
-                    json.loads(raw)
-                    if handler.adapter is None
-                    else handler.adapter.validate_json(raw)
-                )
+                if handler.adapter is not None:
+                    value = handler.adapter.validate_json(raw)
+                else:  # each handler gets its own copy of the decoded body
+                    value = decoded if index == 0 else json.loads(raw)
             except ValidationError as exc:
                 reason = f"invalid body for {handler.label}: {exc}"
                 self.logger.error("event %r dead-lettered: %s", name, reason)

@@ -185,7 +185,7 @@ class RabbitMqEventTransport(BaseEventTransport):
         self._subscriptions: list[Subscription] = []
         self._channels: list[AbstractChannel] = []
         self._consumers: list[tuple[AbstractQueue, str]] = []
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: set[asyncio.Task[Any]] = set()
         self._consuming = False
 
     @property
@@ -392,9 +392,15 @@ class RabbitMqEventTransport(BaseEventTransport):
 
     def _on_message_factory(self, sub: Subscription, broadcast: bool) -> Any:
         async def on_message(message: AbstractIncomingMessage) -> None:
-            task = asyncio.create_task(self._handle(message, sub, broadcast))
+            # aio-pika already runs each delivery in a task of its own: track it, so
+            # stop_consuming can wait for the handlers still running.
+            task = asyncio.current_task()
+            assert task is not None
             self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            try:
+                await self._handle(message, sub, broadcast)
+            finally:
+                self._inflight.discard(task)
 
         return on_message
 
