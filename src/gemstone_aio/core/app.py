@@ -8,15 +8,20 @@ in this order and left in reverse:
 2. the event transports (connected before the hooks, so start-up code can emit;
    closed after pending publications finished);
 3. the service's ``on_service_start`` / ``on_service_stop`` hooks (``_lifecycle_ctx``);
-4. the event consumers (started after ``on_service_start``; stopped first on shutdown,
+4. the periodic tasks (:func:`~gemstone_aio.core.periodic.periodic_tasks_ctx`);
+5. the event consumers (started after ``on_service_start``; stopped first on shutdown,
    letting in-flight handlers finish).
+
+Callbacks under :data:`STOPPING_KEY` are awaited by ``serve()`` first on shutdown, while
+the server still accepts connections (unregistering from a registry belongs there).
+See ``docs/lifecycle.md`` for the whole start-up and shutdown order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -26,16 +31,20 @@ from ..event.runtime import EventRuntime
 from ..selfdescription import install as install_self_description
 from . import jsonrpc
 from .concurrency import BlockingPool
+from .cors import install_cors
 from .handlers import RequestHandler
 from .microservice import MicroService
+from .periodic import PeriodicTasks, periodic_tasks_ctx
 from .router import MethodEntry, Router
 
 __all__ = [
     "EVENTS_KEY",
+    "PERIODIC_KEY",
     "POOL_KEY",
     "ROUTER_KEY",
     "SERVICE_KEY",
     "SERVING_KEY",
+    "STOPPING_KEY",
     "build_router",
     "make_app",
 ]
@@ -50,6 +59,12 @@ EVENTS_KEY = web.AppKey("gemstone_aio.events", EventRuntime)
 """The service's events machinery (transports, consumers, ``emit_event``)."""
 SERVING_KEY = web.AppKey("gemstone_aio.serving", asyncio.Event)
 """Set once the server listens (``serve()``); never set under a test client that does not."""
+PERIODIC_KEY = web.AppKey("gemstone_aio.periodic", PeriodicTasks)
+"""The service's periodic tasks (with their run statistics)."""
+STOPPING_KEY = web.AppKey(
+    "gemstone_aio.stopping", list[Callable[[web.Application], Awaitable[None]]]
+)
+"""Callbacks ``serve()`` awaits first on shutdown, before the server stops accepting."""
 
 
 async def maybe_await(value: Any) -> Any:
@@ -168,6 +183,7 @@ def make_app(service: MicroService) -> web.Application:
     app[ROUTER_KEY] = build_router(service, pool)
     app[SERVING_KEY] = asyncio.Event()
     app.router.add_post(service.endpoint, _endpoint)
+    install_cors(app, service.endpoint, service.cors_origins)
     # rpc.discover, get_service_specs, GET {endpoint}/openrpc.json and {endpoint}/docs.
     install_self_description(app, service, app[ROUTER_KEY])
     for prefix, directory in service.static_dirs:
@@ -179,8 +195,16 @@ def make_app(service: MicroService) -> web.Application:
             app.router.add_route("*", path, handler)
     events = EventRuntime(service, pool.run)
     app[EVENTS_KEY] = events
+    if service.template_dir is not None:
+        from .templates import setup_templates
+
+        setup_templates(app, service.template_dir)
+    periodic = PeriodicTasks.from_service(service)
+    app[PERIODIC_KEY] = periodic
+    app[STOPPING_KEY] = []
     app.cleanup_ctx.append(_pool_ctx(pool))
     app.cleanup_ctx.append(events.transports_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
+    app.cleanup_ctx.append(periodic_tasks_ctx(periodic, pool, service.logger))
     app.cleanup_ctx.append(events.consumers_ctx)
     return app
