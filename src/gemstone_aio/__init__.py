@@ -36,6 +36,8 @@ from .core.templates import render_template
 from .errors import (
     AccessDenied,
     CalledServiceError,
+    EventBodyError,
+    EventPublishError,
     GemstoneError,
     InternalError,
     InvalidParams,
@@ -49,18 +51,23 @@ from .errors import (
     ServiceConfigurationError,
     ServiceShuttingDown,
 )
+from .event.transport import BaseEventTransport, InMemoryEventTransport, RabbitMqEventTransport
 
 __all__ = [
     "AccessDenied",
     "AsyncMethodCall",
     "BaseConfigurator",
+    "BaseEventTransport",
     "CalledServiceError",
     "CommandLineConfigurator",
     "Configurable",
     "Container",
     "EnvironmentConfigurator",
+    "EventBodyError",
+    "EventPublishError",
     "GemstoneCustomHandler",
     "GemstoneError",
+    "InMemoryEventTransport",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
@@ -71,6 +78,7 @@ __all__ = [
     "MicroService",
     "Module",
     "ParseError",
+    "RabbitMqEventTransport",
     "RemoteService",
     "RequestHandler",
     "RequestTooLarge",

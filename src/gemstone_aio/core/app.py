@@ -5,10 +5,14 @@ under the typed keys below. Each long-lived resource has one cleanup context, en
 in this order and left in reverse:
 
 1. the thread pool (``_pool_ctx``);
-2. the service's ``on_service_start`` / ``on_service_stop`` hooks (``_lifecycle_ctx``);
-3. the registry heartbeat (``install_discovery``; its connections close in
+2. the event transports (connected before the hooks, so start-up code can emit;
+   closed after pending publications finished);
+3. the service's ``on_service_start`` / ``on_service_stop`` hooks (``_lifecycle_ctx``);
+4. the registry heartbeat (``install_discovery``; its connections close in
    ``on_cleanup``, after ``on_service_stop``, which may still call ``get_service``);
-4. the periodic tasks (:func:`~gemstone_aio.core.periodic.periodic_tasks_ctx`).
+5. the periodic tasks (:func:`~gemstone_aio.core.periodic.periodic_tasks_ctx`);
+6. the event consumers (started after ``on_service_start``; stopped first on shutdown,
+   letting in-flight handlers finish).
 
 Callbacks under :data:`STOPPING_KEY` are awaited by ``serve()`` first on shutdown, while
 the server still accepts connections (unregistering from a registry belongs there).
@@ -26,6 +30,7 @@ from aiohttp import web
 
 from ..discovery.lifecycle import install_discovery
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
+from ..event.runtime import EventRuntime
 from ..selfdescription import install as install_self_description
 from . import jsonrpc
 from .concurrency import BlockingPool
@@ -36,6 +41,7 @@ from .periodic import PeriodicTasks, periodic_tasks_ctx
 from .router import MethodEntry, Router
 
 __all__ = [
+    "EVENTS_KEY",
     "PERIODIC_KEY",
     "POOL_KEY",
     "ROUTER_KEY",
@@ -52,6 +58,8 @@ ROUTER_KEY = web.AppKey("gemstone_aio.router", Router)
 """The JSON-RPC router of the endpoint."""
 POOL_KEY = web.AppKey("gemstone_aio.pool", BlockingPool)
 """The thread pool running blocking methods."""
+EVENTS_KEY = web.AppKey("gemstone_aio.events", EventRuntime)
+"""The service's events machinery (transports, consumers, ``emit_event``)."""
 SERVING_KEY = web.AppKey("gemstone_aio.serving", asyncio.Event)
 """Set once the server listens (``serve()``); never set under a test client that does not."""
 PERIODIC_KEY = web.AppKey("gemstone_aio.periodic", PeriodicTasks)
@@ -188,6 +196,8 @@ def make_app(service: MicroService) -> web.Application:
             app.router.add_view(path, handler)
         else:
             app.router.add_route("*", path, handler)
+    events = EventRuntime(service, pool.run)
+    app[EVENTS_KEY] = events
     if service.template_dir is not None:
         from .templates import setup_templates
 
@@ -196,7 +206,9 @@ def make_app(service: MicroService) -> web.Application:
     app[PERIODIC_KEY] = periodic
     app[STOPPING_KEY] = []
     app.cleanup_ctx.append(_pool_ctx(pool))
+    app.cleanup_ctx.append(events.transports_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
     install_discovery(app, service, app[SERVING_KEY], app[STOPPING_KEY])
     app.cleanup_ctx.append(periodic_tasks_ctx(periodic, pool, service.logger))
+    app.cleanup_ctx.append(events.consumers_ctx)
     return app

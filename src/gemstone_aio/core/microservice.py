@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from ..client.remote_service import RemoteService
     from ..discovery import BaseDiscoveryStrategy, Discovery
+    from ..event.base import BaseEventTransport
+    from ..event.runtime import EventRuntime, PublishResult
 
 __all__ = ["MicroService"]
 
@@ -76,6 +78,9 @@ class MicroService:
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        event_transports: Transports events are published on and consumed from (see
+            :mod:`gemstone_aio.event.transport`); empty means the in-memory transport.
+            Each instance works with its own copies of the listed transports.
         cors_origins: Origins whose browsers may call the endpoint (none: CORS off).
         periodic_tasks: ``(callable, seconds)`` pairs run every ``seconds`` (see
             ``docs/lifecycle.md``); sync callables run in the thread pool.
@@ -115,6 +120,7 @@ class MicroService:
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    event_transports: Sequence[BaseEventTransport] = ()
     cors_origins: Sequence[str] = ()
     periodic_tasks: Sequence[tuple[Callable[..., Any], float]] = ()
     service_registry_urls: Sequence[str] = ()
@@ -148,6 +154,9 @@ class MicroService:
             )
         for attr in _PER_INSTANCE_LISTS:
             setattr(self, attr, list(getattr(cls, attr)))
+        # Transports hold connections: each instance gets its own unconnected copies.
+        self.event_transports = [t.clone() for t in cls.event_transports]
+        self._event_runtime: EventRuntime | None = None
         # A module listed on the class would otherwise be shared by every instance (the
         # last one to start owning it): each service gets its own copy.
         self.modules = [copy.copy(module) for module in self.modules]
@@ -259,6 +268,32 @@ class MicroService:
                 if spec is not None:
                     found[rpc_name] = (spec, owner, func)
         return list(found.values())
+
+    # -- events ------------------------------------------------------------------------
+
+    def emit_event(
+        self, event_name: str, event_body: Any, *, broadcast: bool = True
+    ) -> PublishResult:
+        """Publish an event on every transport of the service.
+
+        Works from ``async`` methods, blocking methods (threads), periodic tasks and
+        ``on_service_start``. The event is published whether or not the result is
+        awaited; ``await`` it (or call ``.result()`` from a thread) to wait until the
+        broker confirmed it.
+
+        Args:
+            event_name: The event name.
+            event_body: Any JSON-serialisable value.
+            broadcast: ``True``: every subscribing instance handles it. ``False``:
+                exactly one subscribing instance does, at least once.
+
+        Raises:
+            EventBodyError: The body is not JSON-serialisable (nothing is published).
+            EventPublishError: The service is not running.
+        """
+        from ..event.runtime import emit
+
+        return emit(self, event_name, event_body, broadcast=broadcast)
 
     # -- lifecycle ---------------------------------------------------------------------
 
