@@ -7,6 +7,13 @@ subscribe to events over RabbitMQ. Migrating from gemstone 0.10 means
 """
 
 from ._version import __version__
+from .auth import (
+    BaseValidationStrategy,
+    BasicCookieStrategy,
+    HeaderValidationStrategy,
+    TokenIdentity,
+    tokens_equal,
+)
 from .core.decorators import (
     async_method,
     event_handler,
@@ -37,10 +44,13 @@ from .errors import (
 
 __all__ = [
     "AccessDenied",
+    "BaseValidationStrategy",
+    "BasicCookieStrategy",
     "CalledServiceError",
     "Container",
     "GemstoneCustomHandler",
     "GemstoneError",
+    "HeaderValidationStrategy",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
@@ -55,6 +65,7 @@ __all__ = [
     "ServerOverloaded",
     "ServiceConfigurationError",
     "ServiceShuttingDown",
+    "TokenIdentity",
     "__version__",
     "async_method",
     "current_handler",
@@ -63,4 +74,5 @@ __all__ = [
     "private_api_method",
     "public_method",
     "requires_handler_reference",
+    "tokens_equal",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..auth.access import authenticate, log_access_setup
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from . import jsonrpc
 from .concurrency import BlockingPool
@@ -46,20 +47,21 @@ async def maybe_await(value: Any) -> Any:
 class _HttpCallContext:
     """The router's view of one HTTP request: authentication once, the handler object."""
 
-    __slots__ = ("_authenticated", "handler")
+    __slots__ = ("_authenticated", "_lock", "handler")
 
     def __init__(self, handler: RequestHandler) -> None:
         self.handler = handler
         self._authenticated: bool | None = None
+        self._lock = asyncio.Lock()
 
     async def is_authenticated(self) -> bool:
-        # One HTTP request authenticates once, however many batch elements ask.
-        if self._authenticated is None:
-            identity = await maybe_await(
-                self.handler.microservice.authenticate_request(self.handler.request)
-            )
-            self.handler.identity = identity
-            self._authenticated = bool(identity)
+        # One HTTP request authenticates once, however many batch elements ask, even
+        # when they ask concurrently: the lock makes the others wait for the first.
+        async with self._lock:
+            if self._authenticated is None:
+                identity = await authenticate(self.handler.microservice, self.handler.request)
+                self.handler.identity = identity
+                self._authenticated = bool(identity)
         return self._authenticated
 
     def handler_reference(self) -> RequestHandler:
@@ -150,6 +152,7 @@ def make_app(service: MicroService) -> web.Application:
     app[SERVICE_KEY] = service
     app[POOL_KEY] = pool
     app[ROUTER_KEY] = build_router(service, pool)
+    log_access_setup(service, [n for n, e in app[ROUTER_KEY].methods.items() if e.spec.private])
     app[SERVING_KEY] = asyncio.Event()
     app.router.add_post(service.endpoint, _endpoint)
     for prefix, directory in service.static_dirs:

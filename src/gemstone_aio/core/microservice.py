@@ -7,6 +7,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..auth.access import authenticate_with_tokens, check_access_setup
+from ..auth.strategies import BaseValidationStrategy, HeaderValidationStrategy
+from ..auth.tokens import AcceptedTokens, find_token
 from ..errors import ServiceConfigurationError
 from .collection import collect_event_handlers, collect_exposed
 from .concurrency import DEFAULT_MAX_PARALLEL_BLOCKING_TASKS
@@ -20,7 +23,7 @@ __all__ = ["MicroService"]
 
 # Class attributes holding sequences: each instance gets its own list copy, so no
 # mutable state is shared between instances or subclasses.
-_PER_INSTANCE_LISTS = ("static_dirs", "extra_handlers", "modules")
+_PER_INSTANCE_LISTS = ("static_dirs", "extra_handlers", "modules", "validation_strategies")
 
 
 class MicroService:
@@ -58,6 +61,10 @@ class MicroService:
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        validation_strategies: Where callers' API tokens are looked for, in order
+            (``X-Api-Token`` header); see ``docs/access-control.md``.
+        api_tokens: Tokens that admit callers to private methods, compared in constant
+            time; a mapping gives each token the identity methods see. Empty: none.
     """
 
     name: ClassVar[str | None] = None
@@ -77,6 +84,8 @@ class MicroService:
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    validation_strategies: Sequence[BaseValidationStrategy] = (HeaderValidationStrategy(),)
+    api_tokens: AcceptedTokens = ()
 
     __gemstone_exposed__: ClassVar[dict[str, str]] = {}
     __gemstone_events__: ClassVar[dict[str, list[str]]] = {}
@@ -105,6 +114,7 @@ class MicroService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.logger = self.get_logger()
         self.refresh_accessible_at()
+        check_access_setup(self)
 
     # -- identity and URLs -------------------------------------------------------------
 
@@ -161,11 +171,26 @@ class MicroService:
     def authenticate_request(self, request: web.Request) -> Any:
         """Decide whether the caller of a private method is admitted (may be async).
 
-        Return a truthy identity (any object; methods can read it from their handler) to
-        admit the caller, or a falsy value to deny. The default admits nobody: private
-        methods fail closed until the service says how callers authenticate.
+        Override it to decide from the whole request: return a truthy identity (any
+        object; methods read it as ``handler.identity``) to admit the caller, or a falsy
+        value to deny. It runs at most once per HTTP request, however many private
+        methods a batch calls.
+
+        The default applies the token rules: the first token that
+        ``validation_strategies`` find is judged by :meth:`api_token_is_valid` if
+        overridden, else looked up in ``api_tokens``. With neither, nobody is admitted:
+        private methods fail closed.
         """
-        return None
+        return authenticate_with_tokens(self, request)
+
+    def api_token_is_valid(self, token: str) -> Any:
+        """Return True when ``token`` admits its caller (may be async).
+
+        Deprecated since gemstone 0.10: overriding it still works but warns when the
+        service is created; override :meth:`authenticate_request` or set ``api_tokens``.
+        The default looks the token up in ``api_tokens`` in constant time.
+        """
+        return find_token(token, self.api_tokens)[0]
 
     def make_app(self) -> web.Application:
         """Build the aiohttp application serving this service (used by tests too)."""
