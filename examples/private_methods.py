@@ -14,16 +14,18 @@ Real services read their tokens from configuration or the environment, never the
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import gemstone_aio as gemstone
+
+BALANCES = {"alice": 120, "bob": 7}
 
 
 class BankService(gemstone.MicroService):
     name = "bank"
     port = 8000
-    # token -> the identity private methods see as handler.identity
-    api_tokens = {"s3cr3t-teller-token": "teller"}
-
-    balances = {"alice": 120, "bob": 7}
+    # token -> the identity private methods see as handler.identity (read-only mapping)
+    api_tokens = MappingProxyType({"s3cr3t-teller-token": "teller"})
 
     @gemstone.exposed_method()
     async def status(self) -> str:
@@ -32,7 +34,7 @@ class BankService(gemstone.MicroService):
     @gemstone.exposed_method(private=True)
     async def balance(self, account: str) -> dict[str, object]:
         caller = gemstone.current_handler().identity
-        return {"account": account, "balance": self.balances[account], "asked_by": caller}
+        return {"account": account, "balance": BALANCES[account], "asked_by": caller}
 
 
 if __name__ == "__main__":

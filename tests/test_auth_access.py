@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -133,7 +134,7 @@ async def test_token_mapping_gives_identity(aiohttp_client: AiohttpClient) -> No
 
     class Named(gemstone.MicroService):
         name = "named"
-        api_tokens = {"t-billing": "billing", "t-audit": "audit"}
+        api_tokens = MappingProxyType({"t-billing": "billing", "t-audit": "audit"})
 
         @gemstone.exposed_method(private=True, requires_handler_reference=True)
         async def whoami(self, handler: gemstone.RequestHandler) -> Any:
@@ -143,7 +144,7 @@ async def test_token_mapping_gives_identity(aiohttp_client: AiohttpClient) -> No
     _, body = await post_rpc(client, call("whoami"), headers={"X-Api-Token": "t-audit"})
     assert body["result"] == "audit"
 
-    class Plain(Named):
+    class Plain(gemstone.MicroService):
         name = "plain"
         api_tokens = frozenset({"t-1"})
 

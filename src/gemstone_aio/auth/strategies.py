@@ -48,7 +48,7 @@ class BaseValidationStrategy(abc.ABC):
     """
 
     @abc.abstractmethod
-    def extract_api_token(self, request: web.Request) -> str | None | Awaitable[str | None]:
+    def extract_api_token(self, request: web.Request) -> str | Awaitable[str | None] | None:
         """Return the token the caller sent, or ``None`` when this strategy finds none.
 
         May be a coroutine function. An empty string counts as "no token".
