@@ -14,6 +14,7 @@ from .auth import (
     TokenIdentity,
     tokens_equal,
 )
+from .client import RemoteService
 from .core.decorators import (
     async_method,
     event_handler,
@@ -60,6 +61,7 @@ __all__ = [
     "MicroService",
     "Module",
     "ParseError",
+    "RemoteService",
     "RequestHandler",
     "RequestTooLarge",
     "ServerOverloaded",
