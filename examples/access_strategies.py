@@ -5,6 +5,7 @@
   an identity the methods read.
 - ``QueryTokenService``: a custom validation strategy.
 - ``LoginService``: a method that sets a cookie on the HTTP response.
+- ``fetch_report``: calling a private method with the client.
 
 Each is tested by ``tests/test_examples_access_strategies.py``.
 """
@@ -110,3 +111,15 @@ class LoginService(gemstone.MicroService):
 
 
 # --8<-- [end:cookie]
+
+
+# --8<-- [start:client]
+async def fetch_report(url: str, token: str, month: int) -> str:
+    async with gemstone.RemoteService(
+        url, token=token, token_header="Authorization", token_template="Bearer {}"
+    ) as reports:
+        result: str = await reports.call("monthly_report", month)
+        return result
+
+
+# --8<-- [end:client]

@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from pytest_aiohttp import AiohttpClient
 
+import gemstone_aio as gemstone
+from gemstone_aio.client.errors import AccessDeniedError
+from gemstone_aio.testing import serving
 from tests.fixtures.auth import DENIED, call, load_example, post_rpc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +71,19 @@ async def test_login_cookie_round_trip(aiohttp_client: AiohttpClient) -> None:
     assert cookie["samesite"] == "Strict"
     # The test client keeps cookies like a browser: the next call is admitted.
     assert await answer(client, "whoami") == "ada"
+
+
+async def test_client_calls_private_method() -> None:
+    """RemoteService's token options pair with the server's Bearer strategy, over a real socket."""
+    async with serving(ex.BearerService()) as service:
+        url = service.accessible_at
+        assert url is not None
+        assert await ex.fetch_report(url, "dev-token", 5) == "report for month 5"
+        with pytest.raises(AccessDeniedError) as caught:
+            await ex.fetch_report(url, "stolen", 5)
+        assert caught.value.code == -32001
+        async with gemstone.RemoteService(url, cookies={"AuthToken": "dev-token"}) as svc:
+            assert await svc.call("monthly_report", 6) == "report for month 6"
 
 
 def python_blocks(markdown: str) -> list[str]:
