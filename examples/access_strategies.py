@@ -28,7 +28,11 @@ class BearerService(gemstone.MicroService):
         gemstone.HeaderValidationStrategy("Authorization", template="Bearer {}"),
         gemstone.BasicCookieStrategy("AuthToken"),
     )
-    api_tokens = frozenset(os.environ.get("REPORTS_TOKENS", "dev-token").split(","))
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Comma-separated tokens from the environment; unset means nobody gets in.
+        self.api_tokens = frozenset(filter(None, os.environ.get("REPORTS_TOKENS", "").split(",")))
 
     @gemstone.exposed_method(private=True)
     async def monthly_report(self, month: int) -> str:

@@ -10,7 +10,7 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
-from gemstone_aio.client.errors import AccessDeniedError
+from gemstone_aio.client import AccessDeniedError
 from gemstone_aio.testing import serving
 from tests.fixtures.auth import DENIED, call, load_example, post_rpc
 
@@ -24,22 +24,36 @@ async def answer(client: Any, method: str, params: Any = None, **kw: Any) -> Any
     return body.get("result", body.get("error"))
 
 
+@pytest.fixture
+def reports_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BearerService reads its tokens from REPORTS_TOKENS."""
+    monkeypatch.setenv("REPORTS_TOKENS", "dev-token,ci-token")
+
+
+@pytest.mark.usefixtures("reports_tokens")
 async def test_bearer_or_cookie(aiohttp_client: AiohttpClient) -> None:
     """BearerService takes the token from a Bearer header or, failing that, the cookie."""
     client = await aiohttp_client(ex.BearerService().make_app())
     ok = "report for month 3"
-    assert (
-        await answer(client, "monthly_report", [3], headers={"Authorization": "Bearer dev-token"})
-        == ok
-    )
-    assert (
-        await answer(client, "monthly_report", [3], headers={"Cookie": "AuthToken=dev-token"}) == ok
-    )
-    assert (
-        await answer(client, "monthly_report", [3], headers={"Authorization": "dev-token"})
-        == DENIED
-    )
-    assert await answer(client, "monthly_report", [3]) == DENIED
+
+    async def report(headers: dict[str, str]) -> Any:
+        return await answer(client, "monthly_report", [3], headers=headers)
+
+    assert await report({"Authorization": "Bearer dev-token"}) == ok
+    assert await report({"Authorization": "Bearer ci-token"}) == ok
+    assert await report({"Cookie": "AuthToken=dev-token"}) == ok
+    assert await report({"Authorization": "dev-token"}) == DENIED
+    assert await report({}) == DENIED
+
+
+async def test_bearer_without_tokens_fails_closed(
+    aiohttp_client: AiohttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With REPORTS_TOKENS unset, nobody is admitted, whatever they send."""
+    monkeypatch.delenv("REPORTS_TOKENS", raising=False)
+    client = await aiohttp_client(ex.BearerService().make_app())
+    for headers in ({"Authorization": "Bearer "}, {"Authorization": "Bearer dev-token"}, {}):
+        assert await answer(client, "monthly_report", [3], headers=headers) == DENIED
 
 
 async def test_identity(aiohttp_client: AiohttpClient) -> None:
@@ -73,6 +87,7 @@ async def test_login_cookie_round_trip(aiohttp_client: AiohttpClient) -> None:
     assert await answer(client, "whoami") == "ada"
 
 
+@pytest.mark.usefixtures("reports_tokens")
 async def test_client_calls_private_method() -> None:
     """RemoteService's token options pair with the server's Bearer strategy, over a real socket."""
     async with serving(ex.BearerService()) as service:
