@@ -118,10 +118,18 @@ async def test_failed_attempts_are_logged_without_the_token(
     await post_rpc(client, call("secret", [1]), headers={"X-Api-Token": "guess-123"})
     await post_rpc(client, call("secret", [1]))
     await post_rpc(client, call("secret", [1]), headers={"X-Api-Token": TOKEN})
-    denials = [r.getMessage() for r in caplog.records if "access denied" in r.getMessage()]
+    denials = [
+        (r.levelno, r.getMessage()) for r in caplog.records if "access denied" in r.getMessage()
+    ]
     assert denials == [
-        "access denied to 127.0.0.1: the API token in header X-Api-Token was rejected",
-        "access denied to 127.0.0.1: no API token found (looked in: header X-Api-Token)",
+        (
+            logging.WARNING,
+            "access denied to 127.0.0.1: the API token in header X-Api-Token was rejected",
+        ),
+        (
+            logging.INFO,
+            "access denied to 127.0.0.1: no API token found (looked in: header X-Api-Token)",
+        ),
     ]
     for record in caplog.records:
         text = record.getMessage() + str(record.args)
@@ -318,6 +326,7 @@ async def test_authenticate_request_overrides_tokens(
         def authenticate_request(self, request: web.Request) -> Any:
             return request.headers.get("X-Who")
 
+    caplog.set_level(logging.INFO, logger="gemstone_aio")
     client = await aiohttp_client(Override().make_app())
     _, body = await post_rpc(client, call("secret", [1]), headers={"X-Api-Token": TOKEN})
     assert body["error"] == DENIED
@@ -410,3 +419,50 @@ async def test_api_token_is_valid_override_works(aiohttp_client: AiohttpClient, 
     none = await post_rpc(client, call("secret"))
     assert none[1]["error"] == DENIED
     assert seen == ["legacy-token", "other"]  # never asked about a missing token
+
+
+class Greeter(gemstone.MicroService):
+    """A public method that greets known callers by name."""
+
+    name = "greeter"
+    api_tokens = MappingProxyType({"t-ada": "ada"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.auth_calls = 0
+
+    async def authenticate_request(self, request: web.Request) -> Any:
+        self.auth_calls += 1
+        return await super().authenticate_request(request)
+
+    @gemstone.exposed_method(requires_handler_reference=True)
+    async def greet(self, handler: gemstone.RequestHandler) -> str:
+        who = await handler.authenticate()
+        again = await gemstone.current_handler().authenticate()
+        assert again is who
+        return f"hello {who or 'stranger'}"
+
+    @gemstone.exposed_method(private=True)
+    async def secret(self) -> str:
+        return "s"
+
+
+async def test_public_method_can_ask_who_calls(aiohttp_client: AiohttpClient) -> None:
+    """handler.authenticate() gives a public method the identity, or None, checking once per request."""
+    service = Greeter()
+    client = await aiohttp_client(service.make_app())
+    _, body = await post_rpc(client, call("greet"), headers={"X-Api-Token": "t-ada"})
+    assert body["result"] == "hello ada"
+    _, body = await post_rpc(client, call("greet"), headers={"X-Api-Token": "wrong"})
+    assert body["result"] == "hello stranger"
+    _, body = await post_rpc(client, call("greet"))
+    assert body["result"] == "hello stranger"
+    assert service.auth_calls == 3
+    batch = [call("greet", id=1), call("secret", id=2), call("greet", id=3)]
+    _, body = await post_rpc(client, batch, headers={"X-Api-Token": "t-ada"})
+    assert [r["result"] for r in sorted(body, key=lambda r: r["id"])] == [
+        "hello ada",
+        "s",
+        "hello ada",
+    ]
+    assert service.auth_calls == 4

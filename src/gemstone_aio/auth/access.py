@@ -15,8 +15,9 @@ Precedence (the first rule that applies decides):
 3. Nothing configured (no override, no ``api_tokens``): every caller is denied, and the
    service logs once at start how to configure access.
 
-Tokens are never logged; a denied attempt is logged (WARNING) with the caller's address
-and the reason, without the token.
+Tokens are never logged. A denied attempt is logged with the caller's address and the
+reason, without the token: WARNING when a token was presented and rejected, INFO when
+there was none or ``authenticate_request`` refused, ERROR when it raised.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ async def authenticate_with_tokens(service: MicroService, request: web.Request) 
     token, strategy = await extract_token(strategies, request)
     if token is None or strategy is None:
         places = ", ".join(s.describe() for s in strategies) or "no validation strategies"
-        service.logger.warning(
+        # INFO: an anonymous caller is common (and public methods may ask who calls).
+        service.logger.info(
             "access denied to %s: no API token found (looked in: %s)", _remote(request), places
         )
         return None
@@ -119,7 +121,7 @@ async def authenticate(service: MicroService, request: web.Request) -> Any:
         )
         return None
     if not identity and overrides(service, "authenticate_request"):
-        service.logger.warning(
+        service.logger.info(
             "access denied to %s: authenticate_request refused the request", _remote(request)
         )
     return identity

@@ -53,6 +53,7 @@ class _HttpCallContext:
         self.handler = handler
         self._authenticated: bool | None = None
         self._lock = asyncio.Lock()
+        handler.authenticator = self.is_authenticated
 
     async def is_authenticated(self) -> bool:
         # One HTTP request authenticates once, however many batch elements ask, even
