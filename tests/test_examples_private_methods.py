@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
-import shlex
 from typing import Any
 
 import aiohttp
 import pytest
 
 from gemstone_aio.testing import serving
-from tests.fixtures.auth import load_example
+from tests.fixtures.auth import docstring_curl, load_example, run_curl
 
 private_methods = load_example("private_methods")
-
-
-def docstring_curl(url: str) -> list[str]:
-    """The curl command of the example's docstring, aimed at ``url``."""
-    doc = private_methods.__doc__
-    assert doc is not None
-    match = re.search(r"^\s*(curl .*?/api)$", doc.replace("\\\n", " "), re.MULTILINE)
-    assert match is not None, "the docstring shows no curl call"
-    argv = shlex.split(match.group(1))
-    assert argv[-1] == "http://127.0.0.1:8000/api"
-    return [*argv[:-1], "--silent", "--show-error", url]
-
-
-async def run_curl(argv: list[str]) -> Any:
-    process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=20)
-    assert process.returncode == 0, err.decode()
-    return json.loads(out)
 
 
 async def test_docstring_curl_call_works() -> None:
@@ -42,7 +18,7 @@ async def test_docstring_curl_call_works() -> None:
     async with serving(private_methods.BankService()) as service:
         url = service.accessible_at
         assert url is not None
-        argv = docstring_curl(url)
+        argv = docstring_curl(private_methods, url)
         assert await run_curl(argv) == {
             "jsonrpc": "2.0",
             "result": {"account": "alice", "balance": 120, "asked_by": "teller"},

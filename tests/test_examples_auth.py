@@ -1,9 +1,7 @@
-"""examples/access_strategies.py served for real, and docs/access-control.md kept in sync with it."""
+"""examples/auth_*.py served for real (docs/access-control.md includes them whole)."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,11 +10,13 @@ from pytest_aiohttp import AiohttpClient
 import gemstone_aio as gemstone
 from gemstone_aio.client import AccessDeniedError
 from gemstone_aio.testing import serving
-from tests.fixtures.auth import DENIED, call, load_example, post_rpc
+from tests.fixtures.auth import DENIED, call, docstring_curl, load_example, post_rpc, run_curl
 
-ROOT = Path(__file__).resolve().parent.parent
-
-ex = load_example("access_strategies")
+bearer = load_example("auth_bearer")
+identity = load_example("auth_identity")
+custom = load_example("auth_custom_strategy")
+cookie_login = load_example("auth_cookie_login")
+client_example = load_example("auth_client")
 
 
 async def answer(client: Any, method: str, params: Any = None, **kw: Any) -> Any:
@@ -27,22 +27,22 @@ async def answer(client: Any, method: str, params: Any = None, **kw: Any) -> Any
 @pytest.fixture
 def reports_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     """BearerService reads its tokens from REPORTS_TOKENS."""
-    monkeypatch.setenv("REPORTS_TOKENS", "dev-token,ci-token")
+    monkeypatch.setenv("REPORTS_TOKENS", "tok1,ci-token")
 
 
 @pytest.mark.usefixtures("reports_tokens")
 async def test_bearer_or_cookie(aiohttp_client: AiohttpClient) -> None:
     """BearerService takes the token from a Bearer header or, failing that, the cookie."""
-    client = await aiohttp_client(ex.BearerService().make_app())
+    client = await aiohttp_client(bearer.BearerService().make_app())
     ok = "report for month 3"
 
     async def report(headers: dict[str, str]) -> Any:
         return await answer(client, "monthly_report", [3], headers=headers)
 
-    assert await report({"Authorization": "Bearer dev-token"}) == ok
+    assert await report({"Authorization": "Bearer tok1"}) == ok
     assert await report({"Authorization": "Bearer ci-token"}) == ok
-    assert await report({"Cookie": "AuthToken=dev-token"}) == ok
-    assert await report({"Authorization": "dev-token"}) == DENIED
+    assert await report({"Cookie": "AuthToken=tok1"}) == ok
+    assert await report({"Authorization": "tok1"}) == DENIED
     assert await report({}) == DENIED
 
 
@@ -51,14 +51,14 @@ async def test_bearer_without_tokens_fails_closed(
 ) -> None:
     """With REPORTS_TOKENS unset, nobody is admitted, whatever they send."""
     monkeypatch.delenv("REPORTS_TOKENS", raising=False)
-    client = await aiohttp_client(ex.BearerService().make_app())
-    for headers in ({"Authorization": "Bearer "}, {"Authorization": "Bearer dev-token"}, {}):
+    client = await aiohttp_client(bearer.BearerService().make_app())
+    for headers in ({"Authorization": "Bearer "}, {"Authorization": "Bearer tok1"}, {}):
         assert await answer(client, "monthly_report", [3], headers=headers) == DENIED
 
 
 async def test_identity(aiohttp_client: AiohttpClient) -> None:
     """TeamService's identity reaches both accessors, in async and blocking methods."""
-    client = await aiohttp_client(ex.TeamService().make_app())
+    client = await aiohttp_client(identity.TeamService().make_app())
     assert await answer(client, "my_team", headers={"X-Key": "key-bob"}) == "ops"
     assert await answer(client, "greet", headers={"X-Key": "key-ada"}) == "hello ada"
     assert await answer(client, "greet", headers={"X-Key": "key-eve"}) == DENIED
@@ -66,14 +66,14 @@ async def test_identity(aiohttp_client: AiohttpClient) -> None:
 
 async def test_custom_strategy(aiohttp_client: AiohttpClient) -> None:
     """QueryTokenService finds its token in the query string."""
-    client = await aiohttp_client(ex.QueryTokenService().make_app())
+    client = await aiohttp_client(custom.QueryTokenService().make_app())
     assert await answer(client, "ping", path="/api?token=q-token") == "pong, robot"
     assert await answer(client, "ping", path="/api?token=nope") == DENIED
 
 
 async def test_login_cookie_round_trip(aiohttp_client: AiohttpClient) -> None:
     """The cookie LoginService.login sets is what later admits the caller."""
-    client = await aiohttp_client(ex.LoginService().make_app())
+    client = await aiohttp_client(cookie_login.LoginService().make_app())
     assert await answer(client, "whoami") == DENIED
     response = await client.post("/api", json=call("login", ["wrong"]))
     assert (await response.json())["result"] is False
@@ -90,26 +90,22 @@ async def test_login_cookie_round_trip(aiohttp_client: AiohttpClient) -> None:
 @pytest.mark.usefixtures("reports_tokens")
 async def test_client_calls_private_method() -> None:
     """RemoteService's token options pair with the server's Bearer strategy, over a real socket."""
-    async with serving(ex.BearerService()) as service:
+    async with serving(bearer.BearerService()) as service:
         url = service.accessible_at
         assert url is not None
-        assert await ex.fetch_report(url, "dev-token", 5) == "report for month 5"
+        assert await client_example.fetch_report(url, "tok1", 5) == "report for month 5"
         with pytest.raises(AccessDeniedError) as caught:
-            await ex.fetch_report(url, "stolen", 5)
+            await client_example.fetch_report(url, "stolen", 5)
         assert caught.value.code == -32001
-        async with gemstone.RemoteService(url, cookies={"AuthToken": "dev-token"}) as svc:
+        async with gemstone.RemoteService(url, cookies={"AuthToken": "tok1"}) as svc:
             assert await svc.call("monthly_report", 6) == "report for month 6"
 
 
-def python_blocks(markdown: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", markdown, re.DOTALL)
-
-
-@pytest.mark.parametrize("page", ["docs/access-control.md"])
-def test_docs_snippets_come_from_tested_examples(page: str) -> None:
-    """Every Python block of the page is, verbatim, part of a tested example file."""
-    blocks = python_blocks((ROOT / page).read_text())
-    assert blocks
-    examples = [p.read_text() for p in (ROOT / "examples").glob("*.py")]
-    for block in blocks:
-        assert any(block in source for source in examples), block
+@pytest.mark.usefixtures("reports_tokens")
+async def test_bearer_docstring_curl_call_works() -> None:
+    """The curl call in auth_bearer.py's docstring is admitted."""
+    async with serving(bearer.BearerService()) as service:
+        assert service.accessible_at is not None
+        argv = docstring_curl(bearer, service.accessible_at)
+        assert "Authorization: Bearer tok1" in argv
+        assert await run_curl(argv) == {"jsonrpc": "2.0", "result": "report for month 3", "id": 1}
