@@ -52,12 +52,17 @@ class _HttpCallContext:
     def __init__(self, handler: RequestHandler) -> None:
         self.handler = handler
         self._authenticated: bool | None = None
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None  # created on first use: most requests never ask
         handler.authenticator = self.is_authenticated
 
     async def is_authenticated(self) -> bool:
         # One HTTP request authenticates once, however many batch elements ask, even
         # when they ask concurrently: the lock makes the others wait for the first.
+        # (Creating it has no await point, so two elements cannot create two locks.)
+        if self._authenticated is not None:
+            return self._authenticated
+        if self._lock is None:
+            self._lock = asyncio.Lock()
         async with self._lock:
             if self._authenticated is None:
                 identity = await authenticate(self.handler.microservice, self.handler.request)
