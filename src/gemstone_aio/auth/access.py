@@ -22,6 +22,7 @@ there was none or ``authenticate_request`` refused, ERROR when it raised.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -48,11 +49,17 @@ __all__ = [
 DOCS_HINT = "see docs/access-control.md"
 
 
-def overrides(service: MicroService, name: str) -> bool:
-    """Return True when the service's class overrides the base class's method ``name``."""
+@functools.cache
+def _base_class() -> type[MicroService]:
+    # Imported late: core.microservice imports this module.
     from ..core.microservice import MicroService
 
-    return getattr(type(service), name) is not getattr(MicroService, name)
+    return MicroService
+
+
+def overrides(service: MicroService, name: str) -> bool:
+    """Return True when the service's class overrides the base class's method ``name``."""
+    return getattr(type(service), name) is not getattr(_base_class(), name)
 
 
 async def _resolve(value: Any) -> Any:
