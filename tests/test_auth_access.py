@@ -466,3 +466,44 @@ async def test_public_method_can_ask_who_calls(aiohttp_client: AiohttpClient) ->
         "hello ada",
     ]
     assert service.auth_calls == 4
+
+
+async def test_self_description_hides_private_methods(aiohttp_client: AiohttpClient) -> None:
+    """rpc.discover and GET openrpc.json list private methods only to admitted callers."""
+    client = await aiohttp_client(Vault().make_app())
+
+    async def listed(headers: dict[str, str]) -> tuple[set[str], set[str]]:
+        _, body = await post_rpc(client, call("rpc.discover"), headers=headers)
+        over_rpc = {m["name"] for m in body["result"]["methods"]}
+        response = await client.get("/api/openrpc.json", headers=headers)
+        assert response.status == 200
+        over_get = {m["name"] for m in (await response.json())["methods"]}
+        return over_rpc, over_get
+
+    anonymous = await listed({})
+    assert "secret" not in anonymous[0] | anonymous[1]
+    assert "open" in anonymous[0] & anonymous[1]
+    wrong = await listed({"X-Api-Token": "nope"})
+    assert "secret" not in wrong[0] | wrong[1]
+    admitted = await listed({"X-Api-Token": TOKEN})
+    assert "secret" in admitted[0] & admitted[1]
+
+
+async def test_self_description_when_authenticate_request_raises(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """A failing authenticate_request hides private methods from the docs page; it does not break it."""
+
+    class Broken(Vault):
+        name = "broken_docs"
+
+        def authenticate_request(self, request: web.Request) -> Any:
+            raise RuntimeError("session store down")
+
+    client = await aiohttp_client(Broken().make_app())
+    response = await client.get("/api/openrpc.json")
+    assert response.status == 200
+    assert "secret" not in {m["name"] for m in (await response.json())["methods"]}
+    page = await client.get("/api/docs")
+    assert page.status == 200
+    assert "session store down" not in await page.text()

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from ..auth.access import authenticate, log_access_setup
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
+from ..selfdescription import install as install_self_description
 from . import jsonrpc
 from .concurrency import BlockingPool
 from .handlers import RequestHandler
@@ -161,6 +162,8 @@ def make_app(service: MicroService) -> web.Application:
     log_access_setup(service, [n for n, e in app[ROUTER_KEY].methods.items() if e.spec.private])
     app[SERVING_KEY] = asyncio.Event()
     app.router.add_post(service.endpoint, _endpoint)
+    # rpc.discover, get_service_specs, GET {endpoint}/openrpc.json and {endpoint}/docs.
+    install_self_description(app, service, app[ROUTER_KEY])
     for prefix, directory in service.static_dirs:
         app.router.add_static(prefix, directory, follow_symlinks=False)
     for path, handler in service.extra_handlers:

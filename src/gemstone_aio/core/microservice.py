@@ -42,6 +42,8 @@ class MicroService:
 
     Class attributes (their values are defaults that configuration may override):
         name: The service's name (required).
+        version: The version of the service's API, published as ``info.version`` by
+            ``rpc.discover`` (``"0.1.0"``).
         host: The address to listen on (``127.0.0.1``).
         port: The TCP port (``8000``; ``0`` picks a free one).
         endpoint: The path of the JSON-RPC endpoint (``/api``).
@@ -68,6 +70,7 @@ class MicroService:
     """
 
     name: ClassVar[str | None] = None
+    version: str = "0.1.0"
     host: str = "127.0.0.1"
     port: int = 8000
     endpoint: str = "/api"
