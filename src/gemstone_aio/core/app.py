@@ -22,6 +22,7 @@ from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from ..selfdescription import install as install_self_description
 from . import jsonrpc
 from .concurrency import BlockingPool
+from .cors import install_cors
 from .handlers import RequestHandler
 from .microservice import MicroService
 from .router import MethodEntry, Router
@@ -162,6 +163,7 @@ def make_app(service: MicroService) -> web.Application:
     log_access_setup(service, [n for n, e in app[ROUTER_KEY].methods.items() if e.spec.private])
     app[SERVING_KEY] = asyncio.Event()
     app.router.add_post(service.endpoint, _endpoint)
+    install_cors(app, service.endpoint, service.cors_origins)
     # rpc.discover, get_service_specs, GET {endpoint}/openrpc.json and {endpoint}/docs.
     install_self_description(app, service, app[ROUTER_KEY])
     for prefix, directory in service.static_dirs:

@@ -23,7 +23,13 @@ __all__ = ["MicroService"]
 
 # Class attributes holding sequences: each instance gets its own list copy, so no
 # mutable state is shared between instances or subclasses.
-_PER_INSTANCE_LISTS = ("static_dirs", "extra_handlers", "modules", "validation_strategies")
+_PER_INSTANCE_LISTS = (
+    "static_dirs",
+    "extra_handlers",
+    "modules",
+    "cors_origins",
+    "validation_strategies",
+)
 
 
 class MicroService:
@@ -63,6 +69,7 @@ class MicroService:
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        cors_origins: Origins whose browsers may call the endpoint (none: CORS off).
         validation_strategies: Where callers' API tokens are looked for, in order
             (``X-Api-Token`` header); see ``docs/access-control.md``.
         api_tokens: Tokens that admit callers to private methods, compared in constant
@@ -87,6 +94,7 @@ class MicroService:
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    cors_origins: Sequence[str] = ()
     validation_strategies: Sequence[BaseValidationStrategy] = (HeaderValidationStrategy(),)
     api_tokens: AcceptedTokens = ()
 
