@@ -14,7 +14,20 @@ from .auth import (
     TokenIdentity,
     tokens_equal,
 )
-from .client import RemoteService
+from .client import (
+    AsyncMethodCall,
+    RemoteService,
+    as_completed,
+    first_completed,
+    make_callbacks,
+)
+from .config.configurable import Configurable
+from .config.configurator import (
+    BaseConfigurator,
+    CommandLineConfigurator,
+    EnvironmentConfigurator,
+    JsonFileConfigurator,
+)
 from .core.decorators import (
     async_method,
     event_handler,
@@ -26,6 +39,7 @@ from .core.decorators import (
 from .core.handlers import GemstoneCustomHandler, RequestHandler, current_handler
 from .core.microservice import MicroService
 from .core.module import Container, Module
+from .core.templates import render_template
 from .errors import (
     AccessDenied,
     CalledServiceError,
@@ -45,16 +59,22 @@ from .errors import (
 
 __all__ = [
     "AccessDenied",
+    "AsyncMethodCall",
+    "BaseConfigurator",
     "BaseValidationStrategy",
     "BasicCookieStrategy",
     "CalledServiceError",
+    "CommandLineConfigurator",
+    "Configurable",
     "Container",
+    "EnvironmentConfigurator",
     "GemstoneCustomHandler",
     "GemstoneError",
     "HeaderValidationStrategy",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
+    "JsonFileConfigurator",
     "JsonRpcError",
     "MethodNotFound",
     "MethodTimeout",
@@ -69,12 +89,16 @@ __all__ = [
     "ServiceShuttingDown",
     "TokenIdentity",
     "__version__",
+    "as_completed",
     "async_method",
     "current_handler",
     "event_handler",
     "exposed_method",
+    "first_completed",
+    "make_callbacks",
     "private_api_method",
     "public_method",
+    "render_template",
     "requires_handler_reference",
     "tokens_equal",
 ]
