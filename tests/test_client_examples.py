@@ -26,7 +26,7 @@ def _env() -> dict[str, str]:
 def example_service() -> Iterator[str]:
     """Start ``service.py`` on a free port; yield its URL from the "serving at" log line."""
     proc = subprocess.Popen(
-        [sys.executable, str(EXAMPLE / "service.py"), "0"],
+        [sys.executable, str(EXAMPLE / "service.py"), "--port=0"],
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),

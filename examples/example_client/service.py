@@ -1,13 +1,12 @@
 """The service the client example talks to.
 
-Run it with ``python examples/example_client/service.py [PORT]`` (default 8000; ``0``
+Run it with ``python examples/example_client/service.py [--port=PORT]`` (default 8000; ``0``
 picks a free port, which the "serving at" log line shows).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import gemstone_aio as gemstone
 
@@ -28,8 +27,5 @@ class ExampleService(gemstone.MicroService):
 
 
 if __name__ == "__main__":
-    service = ExampleService()
-    if len(sys.argv) > 1:
-        service.port = int(sys.argv[1])
-        service.refresh_accessible_at()
-    service.start()
+    # Configurable from the command line: ``--port=8001`` (``--port=0`` picks a free port).
+    ExampleService().start()
