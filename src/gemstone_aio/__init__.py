@@ -7,6 +7,13 @@ subscribe to events over RabbitMQ. Migrating from gemstone 0.10 means
 """
 
 from ._version import __version__
+from .auth import (
+    BaseValidationStrategy,
+    BasicCookieStrategy,
+    HeaderValidationStrategy,
+    TokenIdentity,
+    tokens_equal,
+)
 from .client import (
     AsyncMethodCall,
     RemoteService,
@@ -58,6 +65,8 @@ __all__ = [
     "AsyncMethodCall",
     "BaseConfigurator",
     "BaseEventTransport",
+    "BaseValidationStrategy",
+    "BasicCookieStrategy",
     "CalledServiceError",
     "CommandLineConfigurator",
     "Configurable",
@@ -67,6 +76,7 @@ __all__ = [
     "EventPublishError",
     "GemstoneCustomHandler",
     "GemstoneError",
+    "HeaderValidationStrategy",
     "InMemoryEventTransport",
     "InternalError",
     "InvalidParams",
@@ -85,6 +95,7 @@ __all__ = [
     "ServerOverloaded",
     "ServiceConfigurationError",
     "ServiceShuttingDown",
+    "TokenIdentity",
     "__version__",
     "as_completed",
     "async_method",
@@ -97,4 +108,5 @@ __all__ = [
     "public_method",
     "render_template",
     "requires_handler_reference",
+    "tokens_equal",
 ]

@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..auth.access import authenticate, log_access_setup
 from ..discovery.lifecycle import install_discovery
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from ..event.runtime import EventRuntime
@@ -80,20 +81,27 @@ async def maybe_await(value: Any) -> Any:
 class _HttpCallContext:
     """The router's view of one HTTP request: authentication once, the handler object."""
 
-    __slots__ = ("_authenticated", "handler")
+    __slots__ = ("_authenticated", "_lock", "handler")
 
     def __init__(self, handler: RequestHandler) -> None:
         self.handler = handler
         self._authenticated: bool | None = None
+        self._lock: asyncio.Lock | None = None  # created on first use: most requests never ask
+        handler.authenticator = self.is_authenticated
 
     async def is_authenticated(self) -> bool:
-        # One HTTP request authenticates once, however many batch elements ask.
-        if self._authenticated is None:
-            identity = await maybe_await(
-                self.handler.microservice.authenticate_request(self.handler.request)
-            )
-            self.handler.identity = identity
-            self._authenticated = bool(identity)
+        # One HTTP request authenticates once, however many batch elements ask, even
+        # when they ask concurrently: the lock makes the others wait for the first.
+        # (Creating it has no await point, so two elements cannot create two locks.)
+        if self._authenticated is not None:
+            return self._authenticated
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._authenticated is None:
+                identity = await authenticate(self.handler.microservice, self.handler.request)
+                self.handler.identity = identity
+                self._authenticated = bool(identity)
         return self._authenticated
 
     def handler_reference(self) -> RequestHandler:
@@ -184,6 +192,7 @@ def make_app(service: MicroService) -> web.Application:
     app[SERVICE_KEY] = service
     app[POOL_KEY] = pool
     app[ROUTER_KEY] = build_router(service, pool)
+    log_access_setup(service, [n for n, e in app[ROUTER_KEY].methods.items() if e.spec.private])
     app[SERVING_KEY] = asyncio.Event()
     app.router.add_post(service.endpoint, _endpoint)
     install_cors(app, service.endpoint, service.cors_origins)

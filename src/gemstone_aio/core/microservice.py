@@ -9,6 +9,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..auth.access import authenticate_with_tokens, check_access_setup
+from ..auth.strategies import BaseValidationStrategy, HeaderValidationStrategy
+from ..auth.tokens import AcceptedTokens, find_token
 from ..config.configurable import Configurable
 from ..config.configurator import BaseConfigurator, CommandLineConfigurator
 from ..errors import ServiceConfigurationError
@@ -34,6 +37,7 @@ _PER_INSTANCE_LISTS = (
     "extra_handlers",
     "modules",
     "cors_origins",
+    "validation_strategies",
     "periodic_tasks",
     "service_registry_urls",
     "configurables",
@@ -82,6 +86,10 @@ class MicroService:
             :mod:`gemstone_aio.event.transport`); empty means the in-memory transport.
             Each instance works with its own copies of the listed transports.
         cors_origins: Origins whose browsers may call the endpoint (none: CORS off).
+        validation_strategies: Where callers' API tokens are looked for, in order
+            (``X-Api-Token`` header); see ``docs/access-control.md``.
+        api_tokens: Tokens that admit callers to private methods, compared in constant
+            time; a mapping gives each token the identity methods see. Empty: none.
         periodic_tasks: ``(callable, seconds)`` pairs run every ``seconds`` (see
             ``docs/lifecycle.md``); sync callables run in the thread pool.
         service_registry_urls: JSON-RPC endpoints of registries to ping and to query in
@@ -122,6 +130,8 @@ class MicroService:
     shutdown_grace_period: float = 10.0
     event_transports: Sequence[BaseEventTransport] = ()
     cors_origins: Sequence[str] = ()
+    validation_strategies: Sequence[BaseValidationStrategy] = (HeaderValidationStrategy(),)
+    api_tokens: AcceptedTokens = ()
     periodic_tasks: Sequence[tuple[Callable[..., Any], float]] = ()
     service_registry_urls: Sequence[str] = ()
     service_registry_ping_interval: float = 30
@@ -168,6 +178,7 @@ class MicroService:
         self._discovery: Discovery | None = None
         self.logger = self.get_logger()
         self.refresh_accessible_at()
+        check_access_setup(self)
 
     # -- identity and URLs -------------------------------------------------------------
 
@@ -308,11 +319,26 @@ class MicroService:
     def authenticate_request(self, request: web.Request) -> Any:
         """Decide whether the caller of a private method is admitted (may be async).
 
-        Return a truthy identity (any object; methods can read it from their handler) to
-        admit the caller, or a falsy value to deny. The default admits nobody: private
-        methods fail closed until the service says how callers authenticate.
+        Override it to decide from the whole request: return a truthy identity (any
+        object; methods read it as ``handler.identity``) to admit the caller, or a falsy
+        value to deny. It runs at most once per HTTP request, however many private
+        methods a batch calls.
+
+        The default applies the token rules: the first token that
+        ``validation_strategies`` find is judged by :meth:`api_token_is_valid` if
+        overridden, else looked up in ``api_tokens``. With neither, nobody is admitted:
+        private methods fail closed.
         """
-        return None
+        return authenticate_with_tokens(self, request)
+
+    def api_token_is_valid(self, token: str) -> Any:
+        """Return True when ``token`` admits its caller (may be async).
+
+        Deprecated since gemstone 0.10: overriding it still works but warns when the
+        service is created; override :meth:`authenticate_request` or set ``api_tokens``.
+        The default looks the token up in ``api_tokens`` in constant time.
+        """
+        return find_token(token, self.api_tokens)[0]
 
     # -- discovery ---------------------------------------------------------------------
 
