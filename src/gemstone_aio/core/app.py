@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
+from ..observability.wiring import install_observability
 from . import jsonrpc
 from .concurrency import BlockingPool
 from .handlers import RequestHandler
@@ -161,4 +162,5 @@ def make_app(service: MicroService) -> web.Application:
             app.router.add_route("*", path, handler)
     app.cleanup_ctx.append(_pool_ctx(pool))
     app.cleanup_ctx.append(_lifecycle_ctx)
+    install_observability(app, service, app[ROUTER_KEY], pool)
     return app

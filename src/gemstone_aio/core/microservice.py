@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ServiceConfigurationError
+from ..observability.metrics import MetricsHooks
 from .collection import collect_event_handlers, collect_exposed
 from .concurrency import DEFAULT_MAX_PARALLEL_BLOCKING_TASKS
 from .decorators import MethodSpec, get_method_spec
@@ -58,6 +59,18 @@ class MicroService:
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        health_path: Path of the liveness endpoint (``/health``; ``None``: none).
+        ready_path: Path of the readiness endpoint (``/ready``; ``None``: none).
+        ready_check_timeout: Seconds one readiness check may take before it fails (5).
+        metrics_path: Path of the Prometheus endpoint (``/metrics``; ``None``: none).
+        use_metrics: Collect Prometheus metrics: ``None`` (default) when prometheus-client
+            (the ``metrics`` extra) is installed, ``True`` requires it, ``False`` never.
+        use_statistics: Add gemstone 0.10's ``statistics`` JSON-RPC method.
+        use_tracing: Open OpenTelemetry spans (needs the ``tracing`` extra).
+        tracer_provider: The OpenTelemetry tracer provider (``None``: the global one).
+        request_id_header: The request-id header read and answered (``X-Request-Id``;
+            ``None``: no request ids).
+        log_json: ``start()`` writes JSON log lines (when logging is not set up yet).
     """
 
     name: ClassVar[str | None] = None
@@ -77,6 +90,16 @@ class MicroService:
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    health_path: str | None = "/health"
+    ready_path: str | None = "/ready"
+    ready_check_timeout: float = 5.0
+    metrics_path: str | None = "/metrics"
+    use_metrics: bool | None = None
+    use_statistics: bool = False
+    use_tracing: bool = False
+    tracer_provider: Any = None
+    request_id_header: str | None = "X-Request-Id"
+    log_json: bool = False
 
     __gemstone_exposed__: ClassVar[dict[str, str]] = {}
     __gemstone_events__: ClassVar[dict[str, list[str]]] = {}
@@ -104,6 +127,9 @@ class MicroService:
         self._stop_requested: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.logger = self.get_logger()
+        # Set by make_app from the observability settings (no-op hooks, no tracer until then).
+        self.metrics: MetricsHooks = MetricsHooks()
+        self.tracer: Any = None
         self.refresh_accessible_at()
 
     # -- identity and URLs -------------------------------------------------------------

@@ -10,6 +10,7 @@ import threading
 
 from aiohttp import web
 
+from ..observability.logs import configure_logging
 from .app import SERVING_KEY
 from .microservice import MicroService
 
@@ -64,8 +65,6 @@ async def serve(
 def run(service: MicroService) -> None:
     """Serve ``service`` in a new event loop, blocking until SIGINT or SIGTERM."""
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        configure_logging(logging.INFO, json_lines=service.log_json)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(service.serve())
