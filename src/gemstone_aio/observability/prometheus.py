@@ -25,20 +25,29 @@ name                                      type       labels / meaning
 
 Calls of methods the service does not have are counted under the method ``(unknown)``,
 so callers cannot grow the registry with made-up names.
+
+The per-call figures sit on the hot path of every request, so they are kept in plain
+numbers updated on the event loop (no lock, one bucket search) and turned into metric
+families only when ``/metrics`` is scraped (:class:`CallCollector`); the rarer hooks use
+prometheus-client's thread-safe metrics, so they may be called from any thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from .._version import __version__
 from .metrics import MetricsHooks, _check_outcome
 
-__all__ = ["UNKNOWN_METHOD", "PrometheusMetrics"]
+__all__ = ["UNKNOWN_METHOD", "CallCollector", "PrometheusMetrics"]
 
 UNKNOWN_METHOD: Final = "(unknown)"
 """The ``method`` label of calls to names the service does not expose."""
@@ -61,6 +70,81 @@ LATENCY_BUCKETS: Final = (
 )
 
 
+_go_float: Callable[[float], str] = floatToGoString  # how prometheus-client writes "le"
+
+
+class _MethodCalls:
+    __slots__ = ("buckets", "codes", "total_time")
+
+    def __init__(self, bucket_count: int) -> None:
+        self.codes: dict[int | None, int] = {}
+        self.buckets = [0] * bucket_count
+        self.total_time = 0.0
+
+
+class CallCollector(Collector):
+    """Calls by method and code, and their latency histogram, in plain numbers.
+
+    :meth:`observe` must be called on one thread (the event loop's: the router's
+    observers run there), and so must the scrape that calls :meth:`collect`.
+
+    Args:
+        methods: The service's method table (a live mapping).
+        buckets: Upper bounds of the latency histogram, in seconds, ascending.
+    """
+
+    def __init__(self, methods: Mapping[str, Any], buckets: tuple[float, ...]) -> None:
+        self._methods = methods
+        self._bounds = buckets
+        self._per_method: dict[str, _MethodCalls] = {}
+
+    def observe(self, method: str, duration: float, code: int | None) -> None:
+        """Record one finished call."""
+        calls = self._per_method.get(method)
+        if calls is None:
+            if method not in self._methods:
+                method = UNKNOWN_METHOD
+            calls = self._per_method.get(method)
+            if calls is None:
+                calls = self._per_method[method] = _MethodCalls(len(self._bounds) + 1)
+        codes = calls.codes
+        codes[code] = codes.get(code, 0) + 1
+        calls.buckets[bisect_left(self._bounds, duration)] += 1
+        calls.total_time += duration
+
+    def _families(self) -> tuple[CounterMetricFamily, HistogramMetricFamily]:
+        return (
+            CounterMetricFamily(
+                "gemstone_calls", "JSON-RPC calls answered.", labels=["method", "code"]
+            ),
+            HistogramMetricFamily(
+                "gemstone_call_duration_seconds",
+                "Time spent in JSON-RPC calls.",
+                labels=["method"],
+            ),
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        """Name the metric families (for the registry's duplicate check)."""
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        """Build the metric families from the numbers recorded so far."""
+        calls, latency = self._families()
+        labels = [*(_go_float(bound) for bound in self._bounds), "+Inf"]
+        for method, stats in sorted(self._per_method.items()):
+            for code, count in sorted(stats.codes.items(), key=lambda item: item[0] or 0):
+                calls.add_metric([method, "ok" if code is None else str(code)], count)
+            cumulative = 0
+            buckets: list[tuple[str, float]] = []
+            for label, count in zip(labels, stats.buckets, strict=True):
+                cumulative += count
+                buckets.append((label, cumulative))
+            latency.add_metric([method], buckets, stats.total_time)
+        yield calls
+        yield latency
+
+
 class PrometheusMetrics(MetricsHooks):
     """The metrics hooks of a service, recorded in its own Prometheus registry.
 
@@ -80,19 +164,10 @@ class PrometheusMetrics(MetricsHooks):
         pool_stats: tuple[Callable[[], int], Callable[[], int], Callable[[], int]] | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._methods = methods
         self.in_flight = 0
         reg = self.registry
-        self._calls = Counter(
-            "gemstone_calls", "JSON-RPC calls answered.", ["method", "code"], registry=reg
-        )
-        self._latency = Histogram(
-            "gemstone_call_duration_seconds",
-            "Time spent in JSON-RPC calls.",
-            ["method"],
-            buckets=LATENCY_BUCKETS,
-            registry=reg,
-        )
+        self.calls = CallCollector(methods, LATENCY_BUCKETS)
+        reg.register(self.calls)
         Gauge(
             "gemstone_requests_in_flight",
             "HTTP requests to the JSON-RPC endpoint being answered.",
@@ -146,28 +221,12 @@ class PrometheusMetrics(MetricsHooks):
         Info("gemstone_service", "The service.", registry=reg).info(
             {"name": service_name, "version": __version__}
         )
-        # Label children are looked up once per (method, code), not once per call.
-        self._call_children: dict[tuple[str, int | None], tuple[Any, Any]] = {}
 
-    # -- calls (hot path) ------------------------------------------------------------
+    # -- calls -----------------------------------------------------------------------
 
     def observe_call(self, method: str, duration: float, code: int | None) -> None:
-        """Count one finished call and its duration."""
-        children = self._call_children.get((method, code))
-        if children is None:
-            children = self._children_for(method, code)
-        children[0].inc()
-        children[1].observe(duration)
-
-    def _children_for(self, method: str, code: int | None) -> tuple[Any, Any]:
-        label = method if method in self._methods else UNKNOWN_METHOD
-        children = (
-            self._calls.labels(label, "ok" if code is None else str(code)),
-            self._latency.labels(label),
-        )
-        if label is method:
-            self._call_children[(method, code)] = children
-        return children
+        """Count one finished call and its duration (see :meth:`CallCollector.observe`)."""
+        self.calls.observe(method, duration, code)
 
     def request_started(self) -> None:
         """Count an HTTP request to the endpoint as in flight."""

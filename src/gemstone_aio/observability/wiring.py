@@ -112,7 +112,7 @@ def install_observability(
     if metrics_enabled(service.use_metrics):
         from .prometheus import PrometheusMetrics
 
-        metrics = PrometheusMetrics(
+        prometheus = PrometheusMetrics(
             service.name or "",
             router.methods,
             (
@@ -121,9 +121,10 @@ def install_observability(
                 lambda: pool.max_workers,
             ),
         )
-        router.observers.append(metrics.observe_call)
+        router.observers.append(prometheus.calls.observe)
         if service.metrics_path:
-            app.router.add_get(service.metrics_path, _metrics_handler(metrics))
+            app.router.add_get(service.metrics_path, _metrics_handler(prometheus))
+        metrics = prometheus
     app[METRICS_KEY] = metrics
     service.metrics = metrics
 

@@ -1,0 +1,261 @@
+"""Throughput of a service with and without Prometheus metrics, measured with wrk.
+
+Usage::
+
+    python bench/metrics_overhead.py [--rounds 5] [--duration 5] [--connections 32]
+
+Each mode runs as its own server process (one event loop, like a deployed service);
+wrk (a separate process, Debian package ``wrk``) POSTs a JSON-RPC ``add`` call
+(``bench/post_add.lua``) as fast as it can. The modes are interleaved round by round so
+that drift in the machine's load hits all of them alike, and the median of the rounds
+is reported with its ratio to the baseline measured in the same run.
+
+Two figures per mode: requests/s (what wrk saw) and the server's CPU time per request
+(user + system time of the server process during the wrk run, read from ``/proc``,
+divided by the requests wrk completed). On a machine shared with other work the
+requests/s swing with the neighbours' load; CPU time per request is the steadier
+measure of what metrics cost, since a one-loop server's throughput is bounded by it.
+
+Modes:
+
+- ``bare``: no metrics, no request ids (the framework's floor);
+- ``baseline``: no metrics, request ids on (the default when prometheus-client is absent);
+- ``metrics``: metrics on (the default when prometheus-client is installed).
+
+The goal is ``metrics`` at most 5% below ``baseline``.
+
+A third, in-process figure isolates what metrics add to the dispatch of one call: the
+router answers the same request body in a loop, with and without the metrics observer,
+interleaved, best of many repeats (the minimum is the run least disturbed by other
+work on the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent / "src"
+MODES = ("bare", "baseline", "metrics")
+
+
+def serve(mode: str, port: int) -> None:
+    """Run the benchmark service in this process until killed."""
+    import gemstone_aio as gemstone
+
+    class Bench(gemstone.MicroService):
+        name = "bench"
+        host = "127.0.0.1"
+        use_metrics = mode == "metrics"
+        request_id_header = None if mode == "bare" else "X-Request-Id"
+
+        @gemstone.exposed_method()
+        async def add(self, a: int, b: int) -> int:
+            return a + b
+
+    service = Bench()
+    service.port = port
+    service.refresh_accessible_at()
+    service.start()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_healthy(port: int, deadline: float) -> None:
+    url = f"http://127.0.0.1:{port}/health"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(port: int, duration: int, connections: int, threads: int) -> tuple[float, int]:
+    done = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "-s",
+            str(HERE / "post_add.lua"),
+            f"http://127.0.0.1:{port}/api",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    if "Non-2xx" in done.stdout or "Socket errors" in done.stdout:
+        raise RuntimeError(f"wrk saw errors:\n{done.stdout}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    total = re.search(r"(\d+) requests in", done.stdout)
+    if rate is None or total is None:
+        raise RuntimeError(f"unexpected wrk output:\n{done.stdout}")
+    return float(rate.group(1)), int(total.group(1))
+
+
+def _bench_service(metrics: bool) -> object:
+    import gemstone_aio as gemstone
+
+    class Bench(gemstone.MicroService):
+        name = "bench_router"
+        use_metrics = metrics
+
+        @gemstone.exposed_method()
+        async def add(self, a: int, b: int) -> int:
+            return a + b
+
+    return Bench()
+
+
+class _NoCaller:
+    async def is_authenticated(self) -> bool:
+        return False
+
+    def handler_reference(self) -> None:
+        return None
+
+
+def micro(repeats: int = 25, calls: int = 2000) -> None:
+    """Time router dispatch of one call with and without the metrics observer."""
+    import asyncio
+
+    from gemstone_aio.core.app import ROUTER_KEY
+
+    body = b'{"jsonrpc": "2.0", "method": "add", "params": [1, 2], "id": 1}'
+    routers = {
+        "baseline": _bench_service(False).make_app()[ROUTER_KEY],  # type: ignore[attr-defined]
+        "metrics": _bench_service(True).make_app()[ROUTER_KEY],  # type: ignore[attr-defined]
+    }
+    caller = _NoCaller()
+
+    async def run(router: object) -> float:
+        handle = router.handle  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        for _ in range(calls):
+            await handle(body, caller)
+        return (time.perf_counter() - started) / calls * 1e6
+
+    async def all_rounds() -> dict[str, float]:
+        best = {mode: float("inf") for mode in routers}
+        for _ in range(repeats):
+            for mode, router in routers.items():
+                best[mode] = min(best[mode], await run(router))
+        return best
+
+    best = asyncio.run(all_rounds())
+    extra = best["metrics"] - best["baseline"]
+    print(
+        f"router dispatch, best of {repeats} x {calls} calls: baseline {best['baseline']:.2f} us, "
+        f"metrics {best['metrics']:.2f} us (+{extra:.2f} us per call)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--serve", nargs=2, metavar=("MODE", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--micro-only", action="store_true", help="only the in-process figure")
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]))
+        return
+    sys.path.insert(0, str(SRC))
+    micro()
+    if args.micro_only:
+        return
+
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    try:
+        for mode in MODES:
+            port = free_port()
+            process = subprocess.Popen(
+                [sys.executable, __file__, "--serve", mode, str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            servers[mode] = (process, port)
+            wait_healthy(port, time.monotonic() + 30)
+        for mode in MODES:  # warm-up
+            run_wrk(servers[mode][1], 1, args.connections, args.threads)
+        results: dict[str, list[float]] = {mode: [] for mode in MODES}
+        cpu_us: dict[str, list[float]] = {mode: [] for mode in MODES}
+        for round_number in range(args.rounds):
+            for mode in MODES:
+                process, port = servers[mode]
+                before = cpu_seconds(process.pid)
+                rps, total = run_wrk(port, args.duration, args.connections, args.threads)
+                cpu_us[mode].append((cpu_seconds(process.pid) - before) / total * 1e6)
+                results[mode].append(rps)
+            print(
+                f"round {round_number + 1}: "
+                + ", ".join(
+                    f"{mode} {results[mode][-1]:.0f}/s {cpu_us[mode][-1]:.0f} us" for mode in MODES
+                ),
+                flush=True,
+            )
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+        for process, _ in servers.values():
+            process.wait(10)
+
+    base = statistics.median(results["baseline"])
+    base_cpu = statistics.median(cpu_us["baseline"])
+    print(
+        f"\nmedians over {args.rounds} rounds of {args.duration} s "
+        f"({args.connections} connections, {args.threads} wrk threads):"
+    )
+    best_base = max(results["baseline"])
+    best_cpu = min(cpu_us["baseline"])
+    print(
+        f"  {'mode':9s} {'req/s':>9s} {'vs base':>8s} {'CPU us/req':>11s} {'vs base':>8s}"
+        f"   | best: {'req/s':>9s} {'vs base':>8s} {'CPU us/req':>11s} {'vs base':>8s}"
+    )
+    for mode in MODES:
+        rps = statistics.median(results[mode])
+        cpu = statistics.median(cpu_us[mode])
+        top, low = max(results[mode]), min(cpu_us[mode])
+        print(
+            f"  {mode:9s} {rps:9.0f} {rps / base:8.1%} {cpu:11.1f} {cpu / base_cpu:8.1%}"
+            f"   |       {top:9.0f} {top / best_base:8.1%} {low:11.1f} {low / best_cpu:8.1%}"
+        )
+    throughput = 1 - statistics.median(results["metrics"]) / base
+    cpu_cost = statistics.median(cpu_us["metrics"]) / base_cpu - 1
+    print(
+        f"metrics overhead: {throughput:.1%} of throughput, {cpu_cost:.1%} more CPU per "
+        "request (goal: at most 5%)"
+    )
+
+
+if __name__ == "__main__":
+    main()
