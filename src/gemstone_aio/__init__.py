@@ -7,6 +7,7 @@ subscribe to events over RabbitMQ. Migrating from gemstone 0.10 means
 """
 
 from ._version import __version__
+from .client import RemoteService
 from .core.decorators import (
     async_method,
     event_handler,
@@ -50,6 +51,7 @@ __all__ = [
     "MicroService",
     "Module",
     "ParseError",
+    "RemoteService",
     "RequestHandler",
     "RequestTooLarge",
     "ServerOverloaded",

@@ -36,16 +36,22 @@ class RequestHandler:
         microservice: The service answering it.
         identity: What the service's authentication returned for the caller (``None``
             when the caller did not authenticate or nothing was asked yet).
-        response_headers: Headers added to the HTTP response.
     """
 
     def __init__(self, request: web.Request, microservice: MicroService) -> None:
         self.request = request
         self.microservice = microservice
         self.identity: Any = None
-        self.response_headers: CIMultiDict[str] = CIMultiDict()
+        self._headers: CIMultiDict[str] | None = None
         self._cookies: list[tuple[str, str, dict[str, Any]]] = []
         self._deleted_cookies: list[tuple[str, dict[str, Any]]] = []
+
+    @property
+    def response_headers(self) -> CIMultiDict[str]:
+        """Headers added to the HTTP response (created on first use)."""
+        if self._headers is None:
+            self._headers = CIMultiDict()
+        return self._headers
 
     @property
     def current_user(self) -> Any:
@@ -88,7 +94,8 @@ class RequestHandler:
 
     def apply_to(self, response: web.StreamResponse) -> None:
         """Copy the headers and cookies set by methods onto ``response``."""
-        response.headers.extend(self.response_headers)
+        if self._headers is not None:
+            response.headers.extend(self._headers)
         for name, value, options in self._cookies:
             response.set_cookie(name, value, **options)
         for name, options in self._deleted_cookies:

@@ -1,0 +1,62 @@
+"""In-process cost per call of a 1000-call batch through the router (no HTTP, no sockets).
+
+python bench/batch.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import gemstone_aio as gemstone
+from gemstone_aio.core.app import ROUTER_KEY
+
+
+class Hello(gemstone.MicroService):
+    name = "bench_batch"
+
+    @gemstone.exposed_method()
+    async def say_hello(self, name: str) -> str:
+        return "hello " + name
+
+
+class _Context:
+    async def is_authenticated(self) -> bool:
+        return False
+
+    def handler_reference(self) -> Any:
+        return None
+
+
+async def main() -> None:
+    app = Hello().make_app()
+    router = app[ROUTER_KEY]
+    size = 1000
+    body = json.dumps(
+        [
+            {"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "w"}, "id": i}
+            for i in range(size)
+        ]
+    ).encode()
+    single = b'{"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "w"}, "id": 1}'
+    context = _Context()
+    for _ in range(3):
+        await router.handle(body, context)
+    rounds = 20
+    started = time.perf_counter()
+    for _ in range(rounds):
+        await router.handle(body, context)
+    per_call_batch = (time.perf_counter() - started) / (rounds * size)
+    started = time.perf_counter()
+    for _ in range(rounds * size):
+        await router.handle(single, context)
+    per_call_single = (time.perf_counter() - started) / (rounds * size)
+    print(f"1000-call batch: {per_call_batch * 1e6:.1f} us per call")
+    print(f"single calls:    {per_call_single * 1e6:.1f} us per call (router only, no HTTP)")
+    print(f"ratio batch/single: {per_call_batch / per_call_single:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
