@@ -24,7 +24,13 @@ Modes:
 
 The goal is ``metrics`` at most 5% below ``baseline``.
 
-A third, in-process figure isolates what metrics add to the dispatch of one call: the
+``--instructions`` adds the steadiest figure of all: each server runs under valgrind's
+callgrind, a client sends exactly ``--calls`` requests one after another, and the
+instructions the server executed for them are divided by their number. Instruction
+counts do not depend on what else the machine is doing (valgrind is slow: count a few
+minutes for the servers to start).
+
+A further, in-process figure isolates what metrics add to the dispatch of one call: the
 router answers the same request body in a loop, with and without the metrics observer,
 interleaved, best of many repeats (the minimum is the run least disturbed by other
 work on the machine).
@@ -33,8 +39,10 @@ work on the machine).
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -175,6 +183,74 @@ def micro(repeats: int = 25, calls: int = 2000) -> None:
     )
 
 
+def _post_calls(port: int, calls: int) -> None:
+    body = b'{"jsonrpc": "2.0", "method": "add", "params": [1, 2], "id": 1}'
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        for _ in range(calls):
+            connection.request("POST", "/api", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            if response.status != 200 or b'"result":3' not in response.read():
+                raise RuntimeError(f"unexpected answer from port {port}")
+    finally:
+        connection.close()
+
+
+def instructions(calls: int, workdir: Path) -> None:
+    """Instructions per request under callgrind, for the baseline and metrics modes."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("--instructions needs valgrind (Debian package valgrind)")
+    python = os.path.realpath(sys.executable)  # not a shim: valgrind must run Python itself
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    modes = ("baseline", "metrics")
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    per_request: dict[str, float] = {}
+    try:
+        for mode in modes:
+            port = free_port()
+            out = workdir / f"callgrind.{mode}.out"
+            process = subprocess.Popen(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    f"--callgrind-out-file={out}",
+                    python,
+                    __file__,
+                    "--serve",
+                    mode,
+                    str(port),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            servers[mode] = (process, port)
+        for mode in modes:
+            process, port = servers[mode]
+            wait_healthy(port, time.monotonic() + 900)
+            _post_calls(port, 20)  # warm-up
+            pid = str(process.pid)
+            subprocess.run(["callgrind_control", "--zero", pid], check=True, capture_output=True)
+            _post_calls(port, calls)
+            subprocess.run(["callgrind_control", "--dump", pid], check=True, capture_output=True)
+            dumps = sorted(workdir.glob(f"callgrind.{mode}.out.*"), key=lambda p: p.stat().st_mtime)
+            summary = re.search(r"^summary: (\d+)", dumps[-1].read_text(), re.MULTILINE)
+            if summary is None:
+                raise RuntimeError(f"no summary in {dumps[-1]}")
+            per_request[mode] = int(summary.group(1)) / calls
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+        for process, _ in servers.values():
+            process.wait(120)
+    base = per_request["baseline"]
+    for mode in modes:
+        print(
+            f"  {mode:9s} {per_request[mode]:12.0f} instructions/request ({per_request[mode] / base:.1%})"
+        )
+    print(f"metrics cost: {per_request['metrics'] / base - 1:.1%} more instructions per request")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -183,12 +259,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--serve", nargs=2, metavar=("MODE", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--micro-only", action="store_true", help="only the in-process figure")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions under callgrind"
+    )
+    parser.add_argument("--calls", type=int, default=300, help="requests for --instructions")
     args = parser.parse_args()
     if args.serve:
         serve(args.serve[0], int(args.serve[1]))
         return
     sys.path.insert(0, str(SRC))
     micro()
+    if args.instructions:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as workdir:
+            print(f"\ninstructions per request under callgrind ({args.calls} requests):")
+            instructions(args.calls, Path(workdir))
     if args.micro_only:
         return
 

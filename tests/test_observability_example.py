@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import runpy
+from pathlib import Path
 from typing import Any
 
-from examples.observability_service import Inventory
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_aiohttp import AiohttpClient
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "observability_service.py"
 
 
 def _rpc(method: str, params: Any = None) -> dict[str, Any]:
@@ -14,7 +17,7 @@ def _rpc(method: str, params: Any = None) -> dict[str, Any]:
 
 
 async def test_the_example_service(aiohttp_client: AiohttpClient) -> None:
-    service = Inventory()
+    service = runpy.run_path(str(EXAMPLE))["Inventory"]()
     client = await aiohttp_client(service.make_app())
 
     response = await client.post(
