@@ -128,9 +128,7 @@ async def test_request_ids_can_be_turned_off(aiohttp_client: AiohttpClient) -> N
         request_id_header = None
         use_metrics = False
 
-    app = Quiet().make_app()
-    assert len(app.middlewares) == 0
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(Quiet().make_app())
     response = await client.post("/api", json=_rpc("note", ["a"]), headers={"X-Request-Id": "abc"})
     assert "X-Request-Id" not in response.headers
     assert (await response.json())["result"] is None
