@@ -43,7 +43,6 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,8 +55,10 @@ SRC = HERE.parent / "src"
 MODES = ("bare", "baseline", "metrics")
 
 
-def serve(mode: str, port: int) -> None:
-    """Run the benchmark service in this process until killed."""
+def serve(mode: str, port_file: str) -> None:
+    """Run the benchmark service on a free port, written to ``port_file``, until SIGTERM."""
+    import asyncio
+
     import gemstone_aio as gemstone
 
     class Bench(gemstone.MicroService):
@@ -71,16 +72,49 @@ def serve(mode: str, port: int) -> None:
             return a + b
 
     service = Bench()
-    service.port = port
-    service.refresh_accessible_at()
-    service.start()
+    service.port = 0  # bound by the server itself: no race for a port picked in advance
+
+    async def run() -> None:
+        ready = asyncio.Event()
+        task = asyncio.create_task(service.serve(ready=ready))
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            waiter.cancel()
+            task.result()
+            return
+        await asyncio.to_thread(Path(port_file).write_text, str(service.port))
+        await task
+
+    asyncio.run(run())
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def start_server(
+    command: list[str], mode: str, workdir: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], Path]:
+    port_file = workdir / f"port.{mode}"
+    process = subprocess.Popen(
+        [*command, __file__, "--serve", mode, str(port_file)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return process, port_file
+
+
+def wait_port(process: subprocess.Popen[bytes], port_file: Path, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while not (port_file.exists() and port_file.read_text().strip()):
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"the {port_file.suffix[1:]} server exited with {process.returncode}"
+            )
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the {port_file.suffix[1:]} server did not start in {timeout} s")
+        time.sleep(0.2)
+    port = int(port_file.read_text())
+    wait_healthy(port, deadline)
+    return port
 
 
 def wait_healthy(port: int, deadline: float) -> None:
@@ -196,38 +230,22 @@ def _post_calls(port: int, calls: int) -> None:
         connection.close()
 
 
-def instructions(calls: int, workdir: Path) -> None:
-    """Instructions per request under callgrind, for the baseline and metrics modes."""
+def instructions(calls: int, workdir: Path, modes: tuple[str, ...]) -> None:
+    """Instructions per request under callgrind, for each mode (``baseline`` among them)."""
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("--instructions needs valgrind (Debian package valgrind)")
     python = os.path.realpath(sys.executable)  # not a shim: valgrind must run Python itself
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    modes = ("baseline", "metrics")
-    servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    servers: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     per_request: dict[str, float] = {}
     try:
         for mode in modes:
-            port = free_port()
             out = workdir / f"callgrind.{mode}.out"
-            process = subprocess.Popen(
-                [
-                    "valgrind",
-                    "--tool=callgrind",
-                    f"--callgrind-out-file={out}",
-                    python,
-                    __file__,
-                    "--serve",
-                    mode,
-                    str(port),
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            servers[mode] = (process, port)
+            command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", python]
+            servers[mode] = start_server(command, mode, workdir, env)
         for mode in modes:
-            process, port = servers[mode]
-            wait_healthy(port, time.monotonic() + 900)
+            process, port_file = servers[mode]
+            port = wait_port(process, port_file, 1800)
             _post_calls(port, 20)  # warm-up
             pid = str(process.pid)
             subprocess.run(["callgrind_control", "--zero", pid], check=True, capture_output=True)
@@ -257,15 +275,20 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--serve", nargs=2, metavar=("MODE", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=2, metavar=("MODE", "PORT_FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--micro-only", action="store_true", help="only the in-process figure")
     parser.add_argument(
         "--instructions", action="store_true", help="also count instructions under callgrind"
     )
     parser.add_argument("--calls", type=int, default=300, help="requests for --instructions")
+    parser.add_argument(
+        "--instruction-modes",
+        default="baseline,metrics",
+        help="comma-separated modes for --instructions (baseline must be one)",
+    )
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]))
+        serve(args.serve[0], args.serve[1])
         return
     sys.path.insert(0, str(SRC))
     micro()
@@ -274,23 +297,20 @@ def main() -> None:
 
         with tempfile.TemporaryDirectory() as workdir:
             print(f"\ninstructions per request under callgrind ({args.calls} requests):")
-            instructions(args.calls, Path(workdir))
+            modes = tuple(args.instruction_modes.split(","))
+            instructions(args.calls, Path(workdir), modes)
     if args.micro_only:
         return
+
+    import tempfile
 
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     try:
-        for mode in MODES:
-            port = free_port()
-            process = subprocess.Popen(
-                [sys.executable, __file__, "--serve", mode, str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            servers[mode] = (process, port)
-            wait_healthy(port, time.monotonic() + 30)
+        with tempfile.TemporaryDirectory() as workdir:
+            for mode in MODES:
+                process, port_file = start_server([sys.executable], mode, Path(workdir), env)
+                servers[mode] = (process, wait_port(process, port_file, 60))
         for mode in MODES:  # warm-up
             run_wrk(servers[mode][1], 1, args.connections, args.threads)
         results: dict[str, list[float]] = {mode: [] for mode in MODES}
