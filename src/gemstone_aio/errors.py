@@ -52,13 +52,16 @@ class ServiceConfigurationError(GemstoneError, ValueError):
 class JsonRpcError(GemstoneError):
     """An error that is answered to the caller as a JSON-RPC 2.0 error object.
 
-    Subclasses set ``code`` and ``default_message``. Instances carry the ``message`` and
-    the optional ``data`` member that are sent to the caller, so never put secrets or
-    exception text into them.
+    Subclasses set ``code`` and ``default_message``, and may set ``data_model``: the type
+    (a pydantic model, a dataclass, any annotation) their ``data`` member follows, which
+    the self-description (``rpc.discover``) publishes as a JSON Schema. Instances carry
+    the ``message`` and the optional ``data`` member that are sent to the caller, so
+    never put secrets or exception text into them.
     """
 
     code: ClassVar[int] = -32603
     default_message: ClassVar[str] = "Internal error"
+    data_model: ClassVar[Any] = None
 
     def __init__(self, message: str | None = None, data: Any = None) -> None:
         self.message = message if message is not None else self.default_message

@@ -19,8 +19,10 @@ from aiohttp import web
 
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from ..observability.wiring import install_observability
+from ..selfdescription import install as install_self_description
 from . import jsonrpc
 from .concurrency import BlockingPool
+from .cors import install_cors
 from .handlers import RequestHandler
 from .microservice import MicroService
 from .router import MethodEntry, Router
@@ -153,6 +155,9 @@ def make_app(service: MicroService) -> web.Application:
     app[ROUTER_KEY] = build_router(service, pool)
     app[SERVING_KEY] = asyncio.Event()
     app.router.add_post(service.endpoint, _endpoint)
+    install_cors(app, service.endpoint, service.cors_origins)
+    # rpc.discover, get_service_specs, GET {endpoint}/openrpc.json and {endpoint}/docs.
+    install_self_description(app, service, app[ROUTER_KEY])
     for prefix, directory in service.static_dirs:
         app.router.add_static(prefix, directory, follow_symlinks=False)
     for path, handler in service.extra_handlers:

@@ -51,6 +51,9 @@ class MethodSpec:
         examples: Example calls for the self-description document.
         deprecated: The method is marked deprecated in the self-description.
         extra: Keyword arguments the decorator did not know (kept, ignored, for old code).
+        receives_call_context: Framework-only (``exposed_method`` never sets it): the
+            method gets the router's ``CallContext`` as its first argument, so built-in
+            methods such as ``rpc.discover`` can ask whether the caller is authenticated.
     """
 
     name: str
@@ -62,6 +65,7 @@ class MethodSpec:
     examples: tuple[Mapping[str, Any], ...] = ()
     deprecated: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    receives_call_context: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ __all__ = ["MicroService"]
 
 # Class attributes holding sequences: each instance gets its own list copy, so no
 # mutable state is shared between instances or subclasses.
-_PER_INSTANCE_LISTS = ("static_dirs", "extra_handlers", "modules")
+_PER_INSTANCE_LISTS = ("static_dirs", "extra_handlers", "modules", "cors_origins")
 
 
 class MicroService:
@@ -40,6 +40,8 @@ class MicroService:
 
     Class attributes (their values are defaults that configuration may override):
         name: The service's name (required).
+        version: The version of the service's API, published as ``info.version`` by
+            ``rpc.discover`` (``"0.1.0"``).
         host: The address to listen on (``127.0.0.1``).
         port: The TCP port (``8000``; ``0`` picks a free one).
         endpoint: The path of the JSON-RPC endpoint (``/api``).
@@ -71,9 +73,11 @@ class MicroService:
         request_id_header: The request-id header read and answered (``X-Request-Id``;
             ``None``: no request ids).
         log_json: ``start()`` writes JSON log lines (when logging is not set up yet).
+        cors_origins: Origins whose browsers may call the endpoint (none: CORS off).
     """
 
     name: ClassVar[str | None] = None
+    version: str = "0.1.0"
     host: str = "127.0.0.1"
     port: int = 8000
     endpoint: str = "/api"
@@ -100,6 +104,7 @@ class MicroService:
     tracer_provider: Any = None
     request_id_header: str | None = "X-Request-Id"
     log_json: bool = False
+    cors_origins: Sequence[str] = ()
 
     __gemstone_exposed__: ClassVar[dict[str, str]] = {}
     __gemstone_events__: ClassVar[dict[str, list[str]]] = {}

@@ -94,7 +94,9 @@ class MethodEntry:
             spec=spec,
             func=func,
             owner=owner,
-            binder=binder_for(func, skip_first=spec.requires_handler_reference),
+            binder=binder_for(
+                func, skip_first=spec.requires_handler_reference or spec.receives_call_context
+            ),
             is_async=inspect.iscoroutinefunction(target),
             semaphore=asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None,
         )
@@ -232,6 +234,8 @@ class Router:
         args, kwargs = entry.binder.bind(request.params)
         if entry.spec.requires_handler_reference:
             args.insert(0, context.handler_reference())
+        elif entry.spec.receives_call_context:
+            args.insert(0, context)
         timeout = entry.spec.timeout or self._default_timeout
         try:
             if entry.semaphore is None:
