@@ -140,8 +140,7 @@ RECORDER = textwrap.dedent(
             return "pong"
 
     service = Recorder()
-    service.port = int(sys.argv[1])
-    service.start()
+    service.start()  # --port=N on the command line (CommandLineConfigurator)
     print(" ".join(map(str, service.seen)), flush=True)
     """
 )
@@ -155,7 +154,7 @@ async def test_sigterm_under_load_loses_nothing(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(script), str(port),
+        sys.executable, str(script), f"--port={port}",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/api"
