@@ -6,7 +6,9 @@ in this order and left in reverse:
 
 1. the thread pool (``_pool_ctx``);
 2. the service's ``on_service_start`` / ``on_service_stop`` hooks (``_lifecycle_ctx``);
-3. the periodic tasks (:func:`~gemstone_aio.core.periodic.periodic_tasks_ctx`).
+3. the registry heartbeat (``install_discovery``; its connections close in
+   ``on_cleanup``, after ``on_service_stop``, which may still call ``get_service``);
+4. the periodic tasks (:func:`~gemstone_aio.core.periodic.periodic_tasks_ctx`).
 
 Callbacks under :data:`STOPPING_KEY` are awaited by ``serve()`` first on shutdown, while
 the server still accepts connections (unregistering from a registry belongs there).
@@ -22,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..discovery.lifecycle import install_discovery
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from ..observability.wiring import install_observability
 from ..selfdescription import install as install_self_description
@@ -195,6 +198,7 @@ def make_app(service: MicroService) -> web.Application:
     app[STOPPING_KEY] = []
     app.cleanup_ctx.append(_pool_ctx(pool))
     app.cleanup_ctx.append(_lifecycle_ctx)
+    install_discovery(app, service, app[SERVING_KEY], app[STOPPING_KEY])
     app.cleanup_ctx.append(periodic_tasks_ctx(periodic, pool, service.logger))
     install_observability(app, service, app[ROUTER_KEY], pool)
     return app

@@ -21,6 +21,9 @@ from .module import Module
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from ..client.remote_service import RemoteService
+    from ..discovery import BaseDiscoveryStrategy, Discovery
+
 __all__ = ["MicroService"]
 
 # Class attributes holding sequences: each instance gets its own list copy, so no
@@ -89,8 +92,16 @@ class MicroService:
         cors_origins: Origins whose browsers may call the endpoint (none: CORS off).
         periodic_tasks: ``(callable, seconds)`` pairs run every ``seconds`` (see
             ``docs/lifecycle.md``); sync callables run in the thread pool.
-        service_registry_urls: URLs of service registries (a comma-separated list when
-            configured).
+        service_registry_urls: JSON-RPC endpoints of registries to ping and to query in
+            :meth:`get_service` (a comma-separated list when configured; none by default).
+        service_registry_ping_interval: Seconds between two pings to a registry (30).
+        service_registry_token: Sent as ``X-Api-Token`` to registries that protect
+            ``ping``/``unregister``.
+        discovery_strategies: More places to announce to and look up in
+            (:class:`~gemstone_aio.discovery.BaseDiscoveryStrategy` instances, e.g.
+            :class:`~gemstone_aio.discovery.RedisDiscoveryStrategy`); asked before the
+            registry URLs.
+        service_locate_cache_ttl: Seconds :meth:`get_service` trusts a lookup (5).
         skip_configuration: Do not run the configurators when serving.
         configurables: The service's own :class:`Configurable` settings, added to the
             defaults ``port``, ``host``, ``accessible_at``, ``endpoint`` and
@@ -130,6 +141,10 @@ class MicroService:
     cors_origins: Sequence[str] = ()
     periodic_tasks: Sequence[tuple[Callable[..., Any], float]] = ()
     service_registry_urls: Sequence[str] = ()
+    service_registry_ping_interval: float = 30
+    service_registry_token: str | None = None
+    discovery_strategies: Sequence[BaseDiscoveryStrategy] = ()
+    service_locate_cache_ttl: float = 5.0
     skip_configuration: bool = False
     configurables: Sequence[Configurable] = ()
     configurators: Sequence[BaseConfigurator] = (CommandLineConfigurator(),)
@@ -164,6 +179,7 @@ class MicroService:
         self._explicit_accessible_at = cls.accessible_at is not None
         self._stop_requested: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._discovery: Discovery | None = None
         self.logger = self.get_logger()
         # Set by make_app from the observability settings (no-op hooks, no tracer until then).
         self.metrics: MetricsHooks = MetricsHooks()
@@ -288,6 +304,36 @@ class MicroService:
         methods fail closed until the service says how callers authenticate.
         """
         return None
+
+    # -- discovery ---------------------------------------------------------------------
+
+    @property
+    def discovery(self) -> Discovery:
+        """The heartbeat and lookup machinery, built from the current attributes.
+
+        A served service closes it on shutdown. Using :meth:`get_service` from a service
+        that is not served (a script, say), close it yourself: ``await svc.discovery.aclose()``.
+        """
+        if self._discovery is None or self._discovery.closed:
+            from ..discovery import Discovery
+
+            self._discovery = Discovery(self)
+        return self._discovery
+
+    async def get_service(self, pattern: str) -> RemoteService:
+        """Return a client of a live instance of a service whose name matches ``pattern``.
+
+        ``pattern`` is a glob: ``*`` matches any run of characters, ``?`` one character,
+        everything else itself. Lookups are cached briefly and balanced round-robin over
+        the live instances; an instance that does not accept connections is skipped and
+        dropped (see :mod:`gemstone_aio.discovery.locator`).
+
+        Raises:
+            ServiceConfigurationError: No registry or discovery strategy is configured.
+            ServiceNotFoundError: No live instance matches ``pattern``.
+            RegistryUnavailableError: No registry answered and nothing is cached.
+        """
+        return await self.discovery.get_service(pattern)
 
     def make_app(self) -> web.Application:
         """Build the aiohttp application serving this service (used by tests too)."""
