@@ -32,6 +32,7 @@ from ..auth.access import authenticate, log_access_setup
 from ..discovery.lifecycle import install_discovery
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from ..event.runtime import EventRuntime
+from ..observability.wiring import install_observability
 from ..selfdescription import install as install_self_description
 from . import jsonrpc
 from .concurrency import BlockingPool
@@ -220,4 +221,5 @@ def make_app(service: MicroService) -> web.Application:
     install_discovery(app, service, app[SERVING_KEY], app[STOPPING_KEY])
     app.cleanup_ctx.append(periodic_tasks_ctx(periodic, pool, service.logger))
     app.cleanup_ctx.append(events.consumers_ctx)
+    install_observability(app, service, app[ROUTER_KEY], pool)
     return app

@@ -15,6 +15,7 @@ from ..auth.tokens import AcceptedTokens, find_token
 from ..config.configurable import Configurable
 from ..config.configurator import BaseConfigurator, CommandLineConfigurator
 from ..errors import ServiceConfigurationError
+from ..observability.metrics import MetricsHooks
 from .collection import collect_event_handlers, collect_exposed
 from .concurrency import DEFAULT_MAX_PARALLEL_BLOCKING_TASKS
 from .decorators import MethodSpec, get_method_spec
@@ -82,6 +83,18 @@ class MicroService:
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        health_path: Path of the liveness endpoint (``/health``; ``None``: none).
+        ready_path: Path of the readiness endpoint (``/ready``; ``None``: none).
+        ready_check_timeout: Seconds one readiness check may take before it fails (5).
+        metrics_path: Path of the Prometheus endpoint (``/metrics``; ``None``: none).
+        use_metrics: Collect Prometheus metrics: ``None`` (default) when prometheus-client
+            (the ``metrics`` extra) is installed, ``True`` requires it, ``False`` never.
+        use_statistics: Add gemstone 0.10's ``statistics`` JSON-RPC method.
+        use_tracing: Open OpenTelemetry spans (needs the ``tracing`` extra).
+        tracer_provider: The OpenTelemetry tracer provider (``None``: the global one).
+        request_id_header: The request-id header read and answered (``X-Request-Id``;
+            ``None``: no request ids).
+        log_json: ``start()`` writes JSON log lines (when logging is not set up yet).
         event_transports: Transports events are published on and consumed from (see
             :mod:`gemstone_aio.event.transport`); empty means the in-memory transport.
             Each instance works with its own copies of the listed transports.
@@ -128,6 +141,16 @@ class MicroService:
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    health_path: str | None = "/health"
+    ready_path: str | None = "/ready"
+    ready_check_timeout: float = 5.0
+    metrics_path: str | None = "/metrics"
+    use_metrics: bool | None = None
+    use_statistics: bool = False
+    use_tracing: bool = False
+    tracer_provider: Any = None
+    request_id_header: str | None = "X-Request-Id"
+    log_json: bool = False
     event_transports: Sequence[BaseEventTransport] = ()
     cors_origins: Sequence[str] = ()
     validation_strategies: Sequence[BaseValidationStrategy] = (HeaderValidationStrategy(),)
@@ -177,6 +200,9 @@ class MicroService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._discovery: Discovery | None = None
         self.logger = self.get_logger()
+        # Set by make_app from the observability settings (no-op hooks, no tracer until then).
+        self.metrics: MetricsHooks = MetricsHooks()
+        self.tracer: Any = None
         self.refresh_accessible_at()
         check_access_setup(self)
 
