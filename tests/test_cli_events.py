@@ -6,10 +6,14 @@ import asyncio
 import json
 import signal
 import uuid
+from typing import Any
 
 import aio_pika
 import pytest
 
+import gemstone_aio as gemstone
+from gemstone_aio.event.transport import RabbitMqEventTransport
+from gemstone_aio.testing import serving
 from tests.fixtures.cli import RunCli, free_port, start_cli
 
 pytestmark = pytest.mark.rabbitmq
@@ -139,3 +143,41 @@ async def test_listen_stops_on_ctrl_c(cli_amqp_url: str) -> None:
     assert listener.returncode == 130
     assert err.decode() == "error: interrupted\n"
     assert out == b""
+
+
+async def test_cli_and_services_talk_both_ways(cli_amqp_url: str, gemstone_cli: RunCli) -> None:
+    """``emit`` reaches a service's handler (broadcast and task); ``listen`` sees its emits."""
+    inbound, outbound = unique("cli.to.service"), unique("service.to.cli")
+    got: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Inbox(gemstone.MicroService):
+        name = unique("inbox")
+        event_transports = [RabbitMqEventTransport(cli_amqp_url)]
+
+        @gemstone.event_handler(inbound)
+        async def on_event(self, body: Any) -> None:
+            await got.put(body)
+
+    async with serving(Inbox()) as inbox:
+        for flag in ([], ["--task"]):
+            sent = await gemstone_cli("emit", "--url", cli_amqp_url, *flag, inbound, "n:=7")
+            assert sent.code == 0, sent.stderr
+            assert await asyncio.wait_for(got.get(), 30) == {"n": 7}
+        listener = await start_cli(
+            "listen", "--url", cli_amqp_url, "--json", "--count", "1", outbound
+        )
+        try:
+            await _ready(listener)
+            await inbox.emit_event(outbound, {"from": "service"})
+            out, err = await asyncio.wait_for(listener.communicate(), 30)
+        finally:
+            if listener.returncode is None:
+                listener.kill()
+                await listener.wait()
+    assert listener.returncode == 0, err.decode()
+    assert json.loads(out) == {
+        "event": outbound,
+        "service": Inbox.name,
+        "broadcast": True,
+        "body": {"from": "service"},
+    }

@@ -1,7 +1,7 @@
 """The RabbitMQ topology of gemstone-aio events, as ``gemstone emit``/``listen`` use it.
 
-It mirrors the event transport (docs/events.md) so the CLI talks to the same exchanges
-and queues as services, for an event ``E``:
+It uses the event transport's own names (docs/events.md), so the CLI talks to the same
+exchanges and queues as services, for an event ``E``:
 
 - ``gemstone.broadcast.E``: durable fanout exchange; every listener binds its own
   server-named, exclusive, auto-delete queue.
@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+# One source of truth: the names the event transport itself uses.
+from ..event.base import HEADER_BROADCAST, HEADER_EVENT, HEADER_SERVICE
+from ..event.rabbitmq import BROADCAST_PREFIX, TASKS_PREFIX, TASKS_ROUTING_KEY
+
 __all__ = [
     "BROADCAST_PREFIX",
     "DEFAULT_URL",
@@ -27,12 +31,7 @@ __all__ = [
 ]
 
 DEFAULT_URL: Final = "amqp://guest:guest@127.0.0.1:5672/"
-BROADCAST_PREFIX: Final = "gemstone.broadcast."
-TASKS_PREFIX: Final = "gemstone.tasks."
-TASKS_ROUTING_KEY: Final = "tasks"
-HEADER_EVENT: Final = "x-gemstone-event"
-HEADER_SERVICE: Final = "x-gemstone-service"
-HEADER_BROADCAST: Final = "x-gemstone-broadcast"
+"""The broker ``emit`` and ``listen`` use without ``--url`` (RabbitMQ's default user)."""
 
 
 async def declare_route(channel: Any, event: str, broadcast: bool) -> tuple[Any, Any | None]:
