@@ -77,7 +77,11 @@ def _error_body(error: JsonRpcError, status: int) -> web.Response:
 
 async def _endpoint(request: web.Request) -> web.StreamResponse:
     app = request.app
-    if request.content_type.lower() != "application/json":
+    # The exact header most clients send needs no parsing.
+    if (
+        request.headers.get("Content-Type") != "application/json"
+        and request.content_type.lower() != "application/json"
+    ):
         return _error_body(
             InvalidRequest(
                 data=f"Content-Type must be application/json, got {request.content_type!r}"

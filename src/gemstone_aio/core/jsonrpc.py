@@ -101,19 +101,24 @@ def _valid_id(value: Any) -> bool:
     return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
 
 
+_PLAIN_ID_TYPES: Final = frozenset({str, int})
+
+
 def parse_object(obj: Any) -> Request | Invalid:
     """Validate one decoded request object (a batch element or a whole body)."""
     if not isinstance(obj, dict):
         return Invalid(InvalidRequest(data="a request must be a JSON object"))
     raw_id = obj.get("id", _NO_ID)
     has_id = raw_id is not _NO_ID
-    echo_id: Id = raw_id if has_id and _valid_id(raw_id) else None
+    # The usual ids (a str or an int straight from JSON) skip the general check.
+    id_ok = raw_id.__class__ in _PLAIN_ID_TYPES or (has_id and _valid_id(raw_id))
+    echo_id: Id = raw_id if id_ok else None
     if obj.get("jsonrpc") != "2.0":
         return Invalid(InvalidRequest(data='"jsonrpc" must be exactly "2.0"'), echo_id)
     method = obj.get("method")
     if not isinstance(method, str) or not method:
         return Invalid(InvalidRequest(data='"method" must be a non-empty string'), echo_id)
-    if has_id and not _valid_id(raw_id):
+    if has_id and not id_ok:
         return Invalid(InvalidRequest(data='"id" must be a string, a number or null'))
     params = obj.get("params")
     if "params" in obj and not isinstance(params, list | dict):
@@ -137,7 +142,7 @@ def parse(body: bytes | str, *, max_batch_length: int | None = None) -> ParsedBo
         RequestTooLarge: The batch is longer than ``max_batch_length``.
     """
     try:
-        decoded = loads(body)
+        decoded = pydantic_core.from_json(body, allow_inf_nan=False)  # loads(), inlined
     except ValueError as exc:
         if "recursion limit" in str(exc):
             raise RequestTooLarge("JSON nesting too deep") from None
