@@ -90,7 +90,7 @@ def main() -> None:
         service = Hello()
         service.port = port
         service.refresh_accessible_at()
-        service.start()
+        service.start(argv=[])  # the port comes from this script's own arguments
     else:
         app = web.Application()
         app.router.add_post("/api", bare_handler)

@@ -54,4 +54,9 @@ async def test_snippet_runs(code: str, aiohttp_client: AiohttpClient) -> None:
 def test_included_example_files_exist() -> None:
     """Every file the docs include exists (mkdocs --strict checks it too)."""
     for name in included_files():
-        assert (ROOT / name).is_file(), name
+        path, _, section = name.partition(":")  # "file.py:section" includes a part
+        assert (ROOT / path).is_file(), name
+        if section:
+            text = (ROOT / path).read_text(encoding="utf-8")
+            assert f"--8<-- [start:{section}]" in text, name
+            assert f"--8<-- [end:{section}]" in text, name

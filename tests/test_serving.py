@@ -39,8 +39,7 @@ SLOW_SERVICE = textwrap.dedent(
             return "pong"
 
     service = Slow()
-    service.port = int(sys.argv[1])
-    service.start()
+    service.start()  # --port=N on the command line (CommandLineConfigurator)
     print("exited cleanly", flush=True)
     """
 )
@@ -78,7 +77,7 @@ async def test_signal_lets_in_flight_calls_finish(tmp_path: Path, sig: signal.Si
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PYTHONWARNINGS": "default"}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(script), str(port),
+        sys.executable, str(script), f"--port={port}",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/api"
@@ -170,13 +169,11 @@ async def test_hello_world_example_answers_like_the_readme(tmp_path: Path) -> No
         "import runpy, sys\n"
         f"namespace = runpy.run_path({str(ROOT / 'examples' / 'hello_world.py')!r})\n"
         "service = namespace['HelloWorldService']()\n"
-        "service.port = int(sys.argv[1])\n"
-        "service.refresh_accessible_at()\n"
-        "service.start()\n"
+        "service.start()  # --port=N on the command line\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(runner), str(port),
+        sys.executable, str(runner), f"--port={port}",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     try:

@@ -7,7 +7,20 @@ subscribe to events over RabbitMQ. Migrating from gemstone 0.10 means
 """
 
 from ._version import __version__
-from .client import RemoteService
+from .client import (
+    AsyncMethodCall,
+    RemoteService,
+    as_completed,
+    first_completed,
+    make_callbacks,
+)
+from .config.configurable import Configurable
+from .config.configurator import (
+    BaseConfigurator,
+    CommandLineConfigurator,
+    EnvironmentConfigurator,
+    JsonFileConfigurator,
+)
 from .core.decorators import (
     async_method,
     event_handler,
@@ -19,6 +32,7 @@ from .core.decorators import (
 from .core.handlers import GemstoneCustomHandler, RequestHandler, current_handler
 from .core.microservice import MicroService
 from .core.module import Container, Module
+from .core.templates import render_template
 from .errors import (
     AccessDenied,
     CalledServiceError,
@@ -38,13 +52,19 @@ from .errors import (
 
 __all__ = [
     "AccessDenied",
+    "AsyncMethodCall",
+    "BaseConfigurator",
     "CalledServiceError",
+    "CommandLineConfigurator",
+    "Configurable",
     "Container",
+    "EnvironmentConfigurator",
     "GemstoneCustomHandler",
     "GemstoneError",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
+    "JsonFileConfigurator",
     "JsonRpcError",
     "MethodNotFound",
     "MethodTimeout",
@@ -58,11 +78,15 @@ __all__ = [
     "ServiceConfigurationError",
     "ServiceShuttingDown",
     "__version__",
+    "as_completed",
     "async_method",
     "current_handler",
     "event_handler",
     "exposed_method",
+    "first_completed",
+    "make_callbacks",
     "private_api_method",
     "public_method",
+    "render_template",
     "requires_handler_reference",
 ]

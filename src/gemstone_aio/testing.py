@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
+from .config.apply import configure_service
 from .core.microservice import MicroService
 
 __all__ = ["serving"]
@@ -20,17 +21,25 @@ S = TypeVar("S", bound=MicroService)
 
 
 @contextlib.asynccontextmanager
-async def serving(service: S, *, timeout: float = 10.0) -> AsyncIterator[S]:
+async def serving(
+    service: S, *, timeout: float = 10.0, argv: Sequence[str] = ()
+) -> AsyncIterator[S]:
     """Run ``service`` in the current loop on 127.0.0.1 and a free port while the block runs.
 
     On entry the service listens and ``service.accessible_at`` is its real URL; on exit
     it is shut down the way SIGTERM would, and any error it raised is re-raised.
+
+    The service is configured first (unless ``skip_configuration``) with ``argv`` as its
+    command line (empty by default: pytest's own arguments are never read); host and
+    port are then forced to 127.0.0.1 and a free port.
     """
+    if not service.skip_configuration:
+        configure_service(service, argv)
     service.host = "127.0.0.1"
     service.port = 0
     service.refresh_accessible_at()
     ready = asyncio.Event()
-    task = asyncio.create_task(service.serve(handle_signals=False, ready=ready))
+    task = asyncio.create_task(service.serve(handle_signals=False, ready=ready, configure=False))
     waiter = asyncio.create_task(ready.wait())
     await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()

@@ -1,5 +1,7 @@
 """The client: :class:`RemoteService` and its errors (module path ``gemstone_aio.client``)."""
 
+from .batch import Batch
+from .blocking import AsyncMethodCall
 from .errors import (
     AccessDeniedError,
     BadResponseError,
@@ -10,12 +12,15 @@ from .errors import (
     MethodNotFoundError,
     ServiceUnavailableError,
 )
+from .helpers import as_completed, first_completed, make_callbacks
 from .remote_service import DEFAULT_TIMEOUT, RemoteService
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "AccessDeniedError",
+    "AsyncMethodCall",
     "BadResponseError",
+    "Batch",
     "CallTimeoutError",
     "HttpStatusError",
     "InternalServerError",
@@ -23,4 +28,7 @@ __all__ = [
     "MethodNotFoundError",
     "RemoteService",
     "ServiceUnavailableError",
+    "as_completed",
+    "first_completed",
+    "make_callbacks",
 ]

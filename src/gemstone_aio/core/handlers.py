@@ -135,3 +135,14 @@ class GemstoneCustomHandler(web.View):
         from .app import SERVICE_KEY
 
         return self.request.app[SERVICE_KEY]
+
+    def render(
+        self, template_name: str, context: dict[str, Any] | None = None, *, status: int = 200
+    ) -> web.Response:
+        """Render a Jinja2 template of the service's ``template_dir`` into a response.
+
+        Needs the ``templates`` extra; see :func:`gemstone_aio.core.templates.render_template`.
+        """
+        from .templates import render_template
+
+        return render_template(self.request, template_name, context, status=status)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..config.configurable import Configurable
+from ..config.configurator import BaseConfigurator, CommandLineConfigurator
 from ..errors import ServiceConfigurationError
 from .collection import collect_event_handlers, collect_exposed
 from .concurrency import DEFAULT_MAX_PARALLEL_BLOCKING_TASKS
@@ -20,7 +24,16 @@ __all__ = ["MicroService"]
 
 # Class attributes holding sequences: each instance gets its own list copy, so no
 # mutable state is shared between instances or subclasses.
-_PER_INSTANCE_LISTS = ("static_dirs", "extra_handlers", "modules")
+_PER_INSTANCE_LISTS = (
+    "static_dirs",
+    "extra_handlers",
+    "modules",
+    "cors_origins",
+    "periodic_tasks",
+    "service_registry_urls",
+    "configurables",
+    "configurators",
+)
 
 
 class MicroService:
@@ -60,6 +73,17 @@ class MicroService:
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        cors_origins: Origins whose browsers may call the endpoint (none: CORS off).
+        periodic_tasks: ``(callable, seconds)`` pairs run every ``seconds`` (see
+            ``docs/lifecycle.md``); sync callables run in the thread pool.
+        service_registry_urls: URLs of service registries (a comma-separated list when
+            configured).
+        skip_configuration: Do not run the configurators when serving.
+        configurables: The service's own :class:`Configurable` settings, added to the
+            defaults ``port``, ``host``, ``accessible_at``, ``endpoint`` and
+            ``service_registry_urls``.
+        configurators: Where configuration comes from, applied in order, a later one
+            winning (default: the command line only).
     """
 
     name: ClassVar[str | None] = None
@@ -80,6 +104,12 @@ class MicroService:
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    cors_origins: Sequence[str] = ()
+    periodic_tasks: Sequence[tuple[Callable[..., Any], float]] = ()
+    service_registry_urls: Sequence[str] = ()
+    skip_configuration: bool = False
+    configurables: Sequence[Configurable] = ()
+    configurators: Sequence[BaseConfigurator] = (CommandLineConfigurator(),)
 
     __gemstone_exposed__: ClassVar[dict[str, str]] = {}
     __gemstone_events__: ClassVar[dict[str, list[str]]] = {}
@@ -103,6 +133,11 @@ class MicroService:
             )
         for attr in _PER_INSTANCE_LISTS:
             setattr(self, attr, list(getattr(cls, attr)))
+        # A module listed on the class would otherwise be shared by every instance (the
+        # last one to start owning it): each service gets its own copy.
+        self.modules = [copy.copy(module) for module in self.modules]
+        for module in self.modules:
+            module.set_microservice(self)
         self._explicit_accessible_at = cls.accessible_at is not None
         self._stop_requested: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -124,6 +159,64 @@ class MicroService:
     def get_logger(self) -> logging.Logger:
         """Return the logger of the service (override to use another)."""
         return logging.getLogger(f"gemstone_aio.service.{self.name}")
+
+    # -- configuration -----------------------------------------------------------------
+
+    def load_configuration(self, argv: Sequence[str] | None = None) -> None:
+        """Run the configurators (in order, a later one wins) and set the values found.
+
+        ``serve()`` does this unless ``skip_configuration`` is true; call it yourself to
+        configure without serving. (The name avoids ``configure``, which services often
+        expose as a method of their own.)
+
+        Args:
+            argv: Arguments for the command-line configurator instead of ``sys.argv[1:]``.
+
+        Raises:
+            ServiceConfigurationError: A value is invalid or an option unknown; the
+                message names the configurable and the value.
+            SystemExit: ``--help`` was given (after printing the options).
+        """
+        from ..config.apply import configure_service
+
+        configure_service(self, argv)
+
+    def get_configurables(self) -> list[Configurable]:
+        """Return the default configurables followed by the service's own."""
+        from ..config.apply import effective_configurables
+
+        return effective_configurables(self)
+
+    def get_current_configuration(self) -> dict[str, Any]:
+        """Return the service's name and the current value of each configurable.
+
+        Secrets are masked: configurables made with ``secret=True`` or whose name holds
+        ``password``, ``secret``, ``token``, ``credential`` or ``api_key``, and passwords
+        inside URLs.
+        """
+        from ..config.apply import current_configuration
+
+        return current_configuration(self)
+
+    def start_thread(
+        self,
+        target: Callable[..., Any],
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        daemon: bool = True,
+    ) -> threading.Thread:
+        """Run ``target(*args, **kwargs)`` in a new (daemon) thread and return the thread."""
+        thread = threading.Thread(
+            target=target,
+            args=tuple(args),
+            kwargs=dict(kwargs or {}),
+            name=name or f"{self.name}-{getattr(target, '__name__', 'thread')}",
+            daemon=daemon,
+        )
+        thread.start()
+        return thread
 
     # -- methods -----------------------------------------------------------------------
 
@@ -177,23 +270,36 @@ class MicroService:
         return make_app(self)
 
     async def serve(
-        self, *, handle_signals: bool = True, ready: asyncio.Event | None = None
+        self,
+        *,
+        handle_signals: bool = True,
+        ready: asyncio.Event | None = None,
+        argv: Sequence[str] | None = None,
+        configure: bool = True,
     ) -> None:
         """Serve until :meth:`stop` is called or SIGINT/SIGTERM arrives, then shut down cleanly.
 
         Args:
             handle_signals: Install SIGINT/SIGTERM handlers (only possible in the main thread).
             ready: Set once the service listens (``port`` then holds the real port).
+            argv: Command-line arguments for the configuration (``sys.argv[1:]`` if ``None``).
+            configure: Run the configuration first (unless ``skip_configuration``).
         """
         from .serving import serve
 
-        await serve(self, handle_signals=handle_signals, ready=ready)
+        await serve(
+            self, handle_signals=handle_signals, ready=ready, argv=argv, configure=configure
+        )
 
-    def start(self) -> None:
-        """Serve, blocking until Ctrl-C or SIGTERM (the gemstone 0.10 entry point)."""
+    def start(self, argv: Sequence[str] | None = None) -> None:
+        """Serve, blocking until Ctrl-C or SIGTERM (the gemstone 0.10 entry point).
+
+        Args:
+            argv: Command-line arguments for the configuration (``sys.argv[1:]`` if ``None``).
+        """
         from .serving import run
 
-        run(self)
+        run(self, argv)
 
     def stop(self) -> None:
         """Ask a running :meth:`serve` to shut down (safe from any thread)."""

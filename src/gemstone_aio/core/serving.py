@@ -6,11 +6,15 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import threading
+from collections.abc import Sequence
 
 from aiohttp import web
 
-from .app import SERVING_KEY
+from ..config.apply import configure_service
+from ..errors import ServiceConfigurationError
+from .app import SERVING_KEY, STOPPING_KEY
 from .microservice import MicroService
 
 __all__ = ["run", "serve"]
@@ -19,16 +23,28 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 async def serve(
-    service: MicroService, *, handle_signals: bool = True, ready: asyncio.Event | None = None
+    service: MicroService,
+    *,
+    handle_signals: bool = True,
+    ready: asyncio.Event | None = None,
+    argv: Sequence[str] | None = None,
+    configure: bool = True,
 ) -> None:
     """Serve ``service`` until it is stopped, then drain and release everything.
 
     ``ready`` (if given) is set once the socket listens and ``service.port`` is the real port.
 
-    Shutdown order: stop accepting connections; let in-flight calls finish within
-    ``shutdown_grace_period``; then leave the cleanup contexts in reverse order
-    (``on_service_stop``, ..., the thread pool).
+    Start-up order: configuration (unless ``configure`` is false or the service has
+    ``skip_configuration``); the application; its cleanup contexts in order (thread pool,
+    ``on_service_start``, ..., periodic tasks); then the socket listens.
+
+    Shutdown order: the :data:`~gemstone_aio.core.app.STOPPING_KEY` callbacks; stop
+    accepting connections; let in-flight calls finish within ``shutdown_grace_period``;
+    then leave the cleanup contexts in reverse order (periodic tasks, ...,
+    ``on_service_stop``, the thread pool). See ``docs/lifecycle.md``.
     """
+    if configure and not service.skip_configuration:
+        configure_service(service, argv)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     service._loop, service._stop_requested = loop, stop
@@ -52,8 +68,15 @@ async def serve(
         if ready is not None:
             ready.set()
         service.logger.info("%s serving at %s", service.name, service.accessible_at)
+        for key, value in service.get_current_configuration().items():
+            service.logger.debug("configuration %s=%r", key, value)
         await stop.wait()
         service.logger.info("%s shutting down", service.name)
+        for callback in app[STOPPING_KEY]:
+            try:
+                await callback(app)
+            except Exception:
+                service.logger.exception("shutdown callback %r failed", callback)
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
@@ -61,11 +84,19 @@ async def serve(
         service._loop = service._stop_requested = None
 
 
-def run(service: MicroService) -> None:
-    """Serve ``service`` in a new event loop, blocking until SIGINT or SIGTERM."""
+def run(service: MicroService, argv: Sequence[str] | None = None) -> None:
+    """Serve ``service`` in a new event loop, blocking until SIGINT or SIGTERM.
+
+    A configuration or start-up error ends the process with status 2 and a one-line
+    message on stderr (no traceback).
+    """
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(service.serve())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(service.serve(argv=argv))
+    except ServiceConfigurationError as exc:
+        print(f"{service.name}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,1 @@
+"""The client example: ``service.py`` and ``client.py``."""
