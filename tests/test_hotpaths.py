@@ -35,6 +35,10 @@ class Tracked(gemstone.MicroService):
         return f"{a}{b}"
 
     @gemstone.exposed_method()
+    async def with_extra(self, a: int, **extra: int) -> dict[str, int]:
+        return {"a": a, **extra}
+
+    @gemstone.exposed_method()
     async def only_positional(self, a: int, /, b: int) -> int:
         return a - b
 
@@ -87,6 +91,7 @@ async def test_named_and_positional_only_params_bind_as_before(
         {"jsonrpc": "2.0", "method": "plain", "params": [5], "id": 2},
         {"jsonrpc": "2.0", "method": "plain", "params": {"a": "z"}, "id": 3},
         {"jsonrpc": "2.0", "method": "only_positional", "params": [9, 2], "id": 4},
+        {"jsonrpc": "2.0", "method": "with_extra", "params": {"a": 1, "z": "2"}, "id": 5},
     ]
     status, answer = await rpc(client, calls)
     assert status == 200
@@ -94,6 +99,7 @@ async def test_named_and_positional_only_params_bind_as_before(
     assert answer[1]["result"] == "5x"
     assert answer[2]["error"]["data"][0]["loc"] == ["a"]
     assert answer[3]["result"] == 7
+    assert answer[4]["result"] == {"a": 1, "z": 2}
 
 
 async def test_observers_still_see_every_call(aiohttp_client: AiohttpClient) -> None:

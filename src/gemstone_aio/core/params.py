@@ -144,8 +144,8 @@ class ParamsBinder:
         Raises:
             InvalidParams: The params do not fit; ``data`` is pydantic's error list.
         """
-        named = self._named
-        if named is not None and isinstance(params, dict):
+        pairs = self._named
+        if pairs is not None and isinstance(params, dict):
             # The usual case, with nothing to rearrange: validate the params as they are.
             try:
                 values = self._validate(params).__dict__
@@ -154,7 +154,7 @@ class ParamsBinder:
                 # reported alone, as in the general path below.
                 _refuse_starred(params)
                 raise _invalid(exc) from None
-            return [], {name: values[field] for name, field in named}
+            return [], {name: values[field] for name, field in pairs}
         data: dict[str, Any]
         if params is None:
             data = {}
@@ -185,8 +185,8 @@ class ParamsBinder:
             values = self._validate(data).__dict__
         except pydantic.ValidationError as exc:
             raise _invalid(exc) from None
-        if named is not None:
-            return [], {name: values[field] for name, field in named}
+        if pairs is not None:
+            return [], {name: values[field] for name, field in pairs}
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         for slot in self.slots:
