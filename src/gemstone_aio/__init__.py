@@ -7,6 +7,13 @@ subscribe to events over RabbitMQ. Migrating from gemstone 0.10 means
 """
 
 from ._version import __version__
+from .auth import (
+    BaseValidationStrategy,
+    BasicCookieStrategy,
+    HeaderValidationStrategy,
+    TokenIdentity,
+    tokens_equal,
+)
 from .client import (
     AsyncMethodCall,
     RemoteService,
@@ -36,6 +43,8 @@ from .core.templates import render_template
 from .errors import (
     AccessDenied,
     CalledServiceError,
+    EventBodyError,
+    EventPublishError,
     GemstoneError,
     InternalError,
     InvalidParams,
@@ -49,18 +58,26 @@ from .errors import (
     ServiceConfigurationError,
     ServiceShuttingDown,
 )
+from .event.transport import BaseEventTransport, InMemoryEventTransport, RabbitMqEventTransport
 
 __all__ = [
     "AccessDenied",
     "AsyncMethodCall",
     "BaseConfigurator",
+    "BaseEventTransport",
+    "BaseValidationStrategy",
+    "BasicCookieStrategy",
     "CalledServiceError",
     "CommandLineConfigurator",
     "Configurable",
     "Container",
     "EnvironmentConfigurator",
+    "EventBodyError",
+    "EventPublishError",
     "GemstoneCustomHandler",
     "GemstoneError",
+    "HeaderValidationStrategy",
+    "InMemoryEventTransport",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
@@ -71,12 +88,14 @@ __all__ = [
     "MicroService",
     "Module",
     "ParseError",
+    "RabbitMqEventTransport",
     "RemoteService",
     "RequestHandler",
     "RequestTooLarge",
     "ServerOverloaded",
     "ServiceConfigurationError",
     "ServiceShuttingDown",
+    "TokenIdentity",
     "__version__",
     "as_completed",
     "async_method",
@@ -89,4 +108,5 @@ __all__ = [
     "public_method",
     "render_template",
     "requires_handler_reference",
+    "tokens_equal",
 ]

@@ -12,7 +12,9 @@ Every exception the framework raises derives from :class:`GemstoneError`::
     │  ├─ RequestTooLarge     -32004    └─ ServiceShuttingDown -32005
     ├─ CalledServiceError               client side: a peer answered with a JSON-RPC error object
     │  └─ one subclass per known code (MethodNotFoundError, InvalidParamsError, ...)
-    └─ GemstoneTransportError           the network failed (client, registry, events)
+    ├─ GemstoneTransportError           the network failed (client, registry, events)
+    │  └─ EventPublishError             an event could not be published (not confirmed in time)
+    └─ EventBodyError                   an event body is not JSON-serialisable (also a TypeError)
 
 A method may raise any :class:`JsonRpcError` subclass (or a subclass of its own with a
 ``code`` in the server range -32000..-32099) to answer with that error object.
@@ -25,6 +27,8 @@ from typing import Any, ClassVar
 __all__ = [
     "AccessDenied",
     "CalledServiceError",
+    "EventBodyError",
+    "EventPublishError",
     "GemstoneError",
     "GemstoneTransportError",
     "InternalError",
@@ -182,3 +186,11 @@ class CalledServiceError(GemstoneError):
 
 class GemstoneTransportError(GemstoneError):
     """A network operation failed (connection, timeout, malformed reply)."""
+
+
+class EventPublishError(GemstoneTransportError):
+    """An event was not confirmed by a transport within its publish timeout."""
+
+
+class EventBodyError(GemstoneError, TypeError):
+    """An event body cannot be encoded as JSON; raised before anything is published."""

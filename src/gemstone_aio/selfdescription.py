@@ -20,13 +20,13 @@ import asyncio
 import functools
 import html
 import importlib.resources
-import inspect
 import re
 import secrets
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
+from .auth.access import authenticate
 from .core import jsonrpc
 from .core.decorators import MethodSpec
 from .core.router import CallContext, MethodEntry, Router
@@ -141,10 +141,8 @@ class SelfDescription:
     # -- HTTP --------------------------------------------------------------------------
 
     async def _authenticated(self, request: web.Request) -> bool:
-        identity = self.service.authenticate_request(request)
-        if inspect.isawaitable(identity):
-            identity = await identity
-        return bool(identity)
+        # The same access check as the endpoint's (fails closed if it raises).
+        return bool(await authenticate(self.service, request))
 
     async def handle_openrpc_json(self, request: web.Request) -> web.Response:
         """``GET {endpoint}/openrpc.json``: the document as a JSON file."""

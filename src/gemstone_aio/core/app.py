@@ -5,8 +5,14 @@ under the typed keys below. Each long-lived resource has one cleanup context, en
 in this order and left in reverse:
 
 1. the thread pool (``_pool_ctx``);
-2. the service's ``on_service_start`` / ``on_service_stop`` hooks (``_lifecycle_ctx``);
-3. the periodic tasks (:func:`~gemstone_aio.core.periodic.periodic_tasks_ctx`).
+2. the event transports (connected before the hooks, so start-up code can emit;
+   closed after pending publications finished);
+3. the service's ``on_service_start`` / ``on_service_stop`` hooks (``_lifecycle_ctx``);
+4. the registry heartbeat (``install_discovery``; its connections close in
+   ``on_cleanup``, after ``on_service_stop``, which may still call ``get_service``);
+5. the periodic tasks (:func:`~gemstone_aio.core.periodic.periodic_tasks_ctx`);
+6. the event consumers (started after ``on_service_start``; stopped first on shutdown,
+   letting in-flight handlers finish).
 
 Callbacks under :data:`STOPPING_KEY` are awaited by ``serve()`` first on shutdown, while
 the server still accepts connections (unregistering from a registry belongs there).
@@ -22,7 +28,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ..auth.access import authenticate, log_access_setup
+from ..discovery.lifecycle import install_discovery
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
+from ..event.runtime import EventRuntime
+from ..observability.wiring import install_observability
 from ..selfdescription import install as install_self_description
 from . import jsonrpc
 from .concurrency import BlockingPool
@@ -33,6 +43,7 @@ from .periodic import PeriodicTasks, periodic_tasks_ctx
 from .router import MethodEntry, Router
 
 __all__ = [
+    "EVENTS_KEY",
     "PERIODIC_KEY",
     "POOL_KEY",
     "ROUTER_KEY",
@@ -49,6 +60,8 @@ ROUTER_KEY = web.AppKey("gemstone_aio.router", Router)
 """The JSON-RPC router of the endpoint."""
 POOL_KEY = web.AppKey("gemstone_aio.pool", BlockingPool)
 """The thread pool running blocking methods."""
+EVENTS_KEY = web.AppKey("gemstone_aio.events", EventRuntime)
+"""The service's events machinery (transports, consumers, ``emit_event``)."""
 SERVING_KEY = web.AppKey("gemstone_aio.serving", asyncio.Event)
 """Set once the server listens (``serve()``); never set under a test client that does not."""
 PERIODIC_KEY = web.AppKey("gemstone_aio.periodic", PeriodicTasks)
@@ -69,20 +82,27 @@ async def maybe_await(value: Any) -> Any:
 class _HttpCallContext:
     """The router's view of one HTTP request: authentication once, the handler object."""
 
-    __slots__ = ("_authenticated", "handler")
+    __slots__ = ("_authenticated", "_lock", "handler")
 
     def __init__(self, handler: RequestHandler) -> None:
         self.handler = handler
         self._authenticated: bool | None = None
+        self._lock: asyncio.Lock | None = None  # created on first use: most requests never ask
+        handler.authenticator = self.is_authenticated
 
     async def is_authenticated(self) -> bool:
-        # One HTTP request authenticates once, however many batch elements ask.
-        if self._authenticated is None:
-            identity = await maybe_await(
-                self.handler.microservice.authenticate_request(self.handler.request)
-            )
-            self.handler.identity = identity
-            self._authenticated = bool(identity)
+        # One HTTP request authenticates once, however many batch elements ask, even
+        # when they ask concurrently: the lock makes the others wait for the first.
+        # (Creating it has no await point, so two elements cannot create two locks.)
+        if self._authenticated is not None:
+            return self._authenticated
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._authenticated is None:
+                identity = await authenticate(self.handler.microservice, self.handler.request)
+                self.handler.identity = identity
+                self._authenticated = bool(identity)
         return self._authenticated
 
     def handler_reference(self) -> RequestHandler:
@@ -177,6 +197,7 @@ def make_app(service: MicroService) -> web.Application:
     app[SERVICE_KEY] = service
     app[POOL_KEY] = pool
     app[ROUTER_KEY] = build_router(service, pool)
+    log_access_setup(service, [n for n, e in app[ROUTER_KEY].methods.items() if e.spec.private])
     app[SERVING_KEY] = asyncio.Event()
     app.router.add_post(service.endpoint, _endpoint)
     install_cors(app, service.endpoint, service.cors_origins)
@@ -189,6 +210,8 @@ def make_app(service: MicroService) -> web.Application:
             app.router.add_view(path, handler)
         else:
             app.router.add_route("*", path, handler)
+    events = EventRuntime(service, pool.run)
+    app[EVENTS_KEY] = events
     if service.template_dir is not None:
         from .templates import setup_templates
 
@@ -197,6 +220,10 @@ def make_app(service: MicroService) -> web.Application:
     app[PERIODIC_KEY] = periodic
     app[STOPPING_KEY] = []
     app.cleanup_ctx.append(_pool_ctx(pool))
+    app.cleanup_ctx.append(events.transports_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
+    install_discovery(app, service, app[SERVING_KEY], app[STOPPING_KEY])
     app.cleanup_ctx.append(periodic_tasks_ctx(periodic, pool, service.logger))
+    app.cleanup_ctx.append(events.consumers_ctx)
+    install_observability(app, service, app[ROUTER_KEY], pool)
     return app

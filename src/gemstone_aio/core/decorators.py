@@ -213,6 +213,9 @@ def _deprecated(old: str, new: str) -> None:
 def public_method(func: F) -> F:
     """Deprecated since gemstone 0.9: use ``@exposed_method()``."""
     _deprecated("public_method", "@exposed_method()")
+    if get_method_spec(func) is not None:
+        # Already exposed by @requires_handler_reference below it: keep its flags.
+        return func
     return exposed_method()(func)
 
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -45,6 +46,18 @@ class RequestHandler:
         self._headers: CIMultiDict[str] | None = None
         self._cookies: list[tuple[str, str, dict[str, Any]]] = []
         self._deleted_cookies: list[tuple[str, dict[str, Any]]] = []
+        # Set by the app: runs the access check once per HTTP request (see auth.access).
+        self.authenticator: Callable[[], Awaitable[bool]] | None = None
+
+    async def authenticate(self) -> Any:
+        """Run the service's access check now (once per HTTP request) and return the identity.
+
+        Private methods need not call it: they run only after the check admitted the
+        caller. Public methods call it to learn who is calling, if anyone (``None``).
+        """
+        if self.authenticator is not None:
+            await self.authenticator()
+        return self.identity
 
     @property
     def response_headers(self) -> CIMultiDict[str]:

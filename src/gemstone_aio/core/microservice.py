@@ -9,9 +9,13 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..auth.access import authenticate_with_tokens, check_access_setup
+from ..auth.strategies import BaseValidationStrategy, HeaderValidationStrategy
+from ..auth.tokens import AcceptedTokens, find_token
 from ..config.configurable import Configurable
 from ..config.configurator import BaseConfigurator, CommandLineConfigurator
 from ..errors import ServiceConfigurationError
+from ..observability.metrics import MetricsHooks
 from .collection import collect_event_handlers, collect_exposed
 from .concurrency import DEFAULT_MAX_PARALLEL_BLOCKING_TASKS
 from .decorators import MethodSpec, get_method_spec
@@ -19,6 +23,11 @@ from .module import Module
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from ..client.remote_service import RemoteService
+    from ..discovery import BaseDiscoveryStrategy, Discovery
+    from ..event.base import BaseEventTransport
+    from ..event.runtime import EventRuntime, PublishResult
 
 __all__ = ["MicroService"]
 
@@ -29,6 +38,7 @@ _PER_INSTANCE_LISTS = (
     "extra_handlers",
     "modules",
     "cors_origins",
+    "validation_strategies",
     "periodic_tasks",
     "service_registry_urls",
     "configurables",
@@ -73,11 +83,38 @@ class MicroService:
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        health_path: Path of the liveness endpoint (``/health``; ``None``: none).
+        ready_path: Path of the readiness endpoint (``/ready``; ``None``: none).
+        ready_check_timeout: Seconds one readiness check may take before it fails (5).
+        metrics_path: Path of the Prometheus endpoint (``/metrics``; ``None``: none).
+        use_metrics: Collect Prometheus metrics: ``None`` (default) when prometheus-client
+            (the ``metrics`` extra) is installed, ``True`` requires it, ``False`` never.
+        use_statistics: Add gemstone 0.10's ``statistics`` JSON-RPC method.
+        use_tracing: Open OpenTelemetry spans (needs the ``tracing`` extra).
+        tracer_provider: The OpenTelemetry tracer provider (``None``: the global one).
+        request_id_header: The request-id header read and answered (``X-Request-Id``;
+            ``None``: no request ids).
+        log_json: ``start()`` writes JSON log lines (when logging is not set up yet).
+        event_transports: Transports events are published on and consumed from (see
+            :mod:`gemstone_aio.event.transport`); empty means the in-memory transport.
+            Each instance works with its own copies of the listed transports.
         cors_origins: Origins whose browsers may call the endpoint (none: CORS off).
+        validation_strategies: Where callers' API tokens are looked for, in order
+            (``X-Api-Token`` header); see ``docs/access-control.md``.
+        api_tokens: Tokens that admit callers to private methods, compared in constant
+            time; a mapping gives each token the identity methods see. Empty: none.
         periodic_tasks: ``(callable, seconds)`` pairs run every ``seconds`` (see
             ``docs/lifecycle.md``); sync callables run in the thread pool.
-        service_registry_urls: URLs of service registries (a comma-separated list when
-            configured).
+        service_registry_urls: JSON-RPC endpoints of registries to ping and to query in
+            :meth:`get_service` (a comma-separated list when configured; none by default).
+        service_registry_ping_interval: Seconds between two pings to a registry (30).
+        service_registry_token: Sent as ``X-Api-Token`` to registries that protect
+            ``ping``/``unregister``.
+        discovery_strategies: More places to announce to and look up in
+            (:class:`~gemstone_aio.discovery.BaseDiscoveryStrategy` instances, e.g.
+            :class:`~gemstone_aio.discovery.RedisDiscoveryStrategy`); asked before the
+            registry URLs.
+        service_locate_cache_ttl: Seconds :meth:`get_service` trusts a lookup (5).
         skip_configuration: Do not run the configurators when serving.
         configurables: The service's own :class:`Configurable` settings, added to the
             defaults ``port``, ``host``, ``accessible_at``, ``endpoint`` and
@@ -104,9 +141,26 @@ class MicroService:
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    health_path: str | None = "/health"
+    ready_path: str | None = "/ready"
+    ready_check_timeout: float = 5.0
+    metrics_path: str | None = "/metrics"
+    use_metrics: bool | None = None
+    use_statistics: bool = False
+    use_tracing: bool = False
+    tracer_provider: Any = None
+    request_id_header: str | None = "X-Request-Id"
+    log_json: bool = False
+    event_transports: Sequence[BaseEventTransport] = ()
     cors_origins: Sequence[str] = ()
+    validation_strategies: Sequence[BaseValidationStrategy] = (HeaderValidationStrategy(),)
+    api_tokens: AcceptedTokens = ()
     periodic_tasks: Sequence[tuple[Callable[..., Any], float]] = ()
     service_registry_urls: Sequence[str] = ()
+    service_registry_ping_interval: float = 30
+    service_registry_token: str | None = None
+    discovery_strategies: Sequence[BaseDiscoveryStrategy] = ()
+    service_locate_cache_ttl: float = 5.0
     skip_configuration: bool = False
     configurables: Sequence[Configurable] = ()
     configurators: Sequence[BaseConfigurator] = (CommandLineConfigurator(),)
@@ -133,6 +187,9 @@ class MicroService:
             )
         for attr in _PER_INSTANCE_LISTS:
             setattr(self, attr, list(getattr(cls, attr)))
+        # Transports hold connections: each instance gets its own unconnected copies.
+        self.event_transports = [t.clone() for t in cls.event_transports]
+        self._event_runtime: EventRuntime | None = None
         # A module listed on the class would otherwise be shared by every instance (the
         # last one to start owning it): each service gets its own copy.
         self.modules = [copy.copy(module) for module in self.modules]
@@ -141,8 +198,13 @@ class MicroService:
         self._explicit_accessible_at = cls.accessible_at is not None
         self._stop_requested: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._discovery: Discovery | None = None
         self.logger = self.get_logger()
+        # Set by make_app from the observability settings (no-op hooks, no tracer until then).
+        self.metrics: MetricsHooks = MetricsHooks()
+        self.tracer: Any = None
         self.refresh_accessible_at()
+        check_access_setup(self)
 
     # -- identity and URLs -------------------------------------------------------------
 
@@ -244,6 +306,32 @@ class MicroService:
                     found[rpc_name] = (spec, owner, func)
         return list(found.values())
 
+    # -- events ------------------------------------------------------------------------
+
+    def emit_event(
+        self, event_name: str, event_body: Any, *, broadcast: bool = True
+    ) -> PublishResult:
+        """Publish an event on every transport of the service.
+
+        Works from ``async`` methods, blocking methods (threads), periodic tasks and
+        ``on_service_start``. The event is published whether or not the result is
+        awaited; ``await`` it (or call ``.result()`` from a thread) to wait until the
+        broker confirmed it.
+
+        Args:
+            event_name: The event name.
+            event_body: Any JSON-serialisable value.
+            broadcast: ``True``: every subscribing instance handles it. ``False``:
+                exactly one subscribing instance does, at least once.
+
+        Raises:
+            EventBodyError: The body is not JSON-serialisable (nothing is published).
+            EventPublishError: The service is not running.
+        """
+        from ..event.runtime import emit
+
+        return emit(self, event_name, event_body, broadcast=broadcast)
+
     # -- lifecycle ---------------------------------------------------------------------
 
     def on_service_start(self) -> Any:
@@ -257,11 +345,56 @@ class MicroService:
     def authenticate_request(self, request: web.Request) -> Any:
         """Decide whether the caller of a private method is admitted (may be async).
 
-        Return a truthy identity (any object; methods can read it from their handler) to
-        admit the caller, or a falsy value to deny. The default admits nobody: private
-        methods fail closed until the service says how callers authenticate.
+        Override it to decide from the whole request: return a truthy identity (any
+        object; methods read it as ``handler.identity``) to admit the caller, or a falsy
+        value to deny. It runs at most once per HTTP request, however many private
+        methods a batch calls.
+
+        The default applies the token rules: the first token that
+        ``validation_strategies`` find is judged by :meth:`api_token_is_valid` if
+        overridden, else looked up in ``api_tokens``. With neither, nobody is admitted:
+        private methods fail closed.
         """
-        return None
+        return authenticate_with_tokens(self, request)
+
+    def api_token_is_valid(self, token: str) -> Any:
+        """Return True when ``token`` admits its caller (may be async).
+
+        Deprecated since gemstone 0.10: overriding it still works but warns when the
+        service is created; override :meth:`authenticate_request` or set ``api_tokens``.
+        The default looks the token up in ``api_tokens`` in constant time.
+        """
+        return find_token(token, self.api_tokens)[0]
+
+    # -- discovery ---------------------------------------------------------------------
+
+    @property
+    def discovery(self) -> Discovery:
+        """The heartbeat and lookup machinery, built from the current attributes.
+
+        A served service closes it on shutdown. Using :meth:`get_service` from a service
+        that is not served (a script, say), close it yourself: ``await svc.discovery.aclose()``.
+        """
+        if self._discovery is None or self._discovery.closed:
+            from ..discovery import Discovery
+
+            self._discovery = Discovery(self)
+        return self._discovery
+
+    async def get_service(self, pattern: str) -> RemoteService:
+        """Return a client of a live instance of a service whose name matches ``pattern``.
+
+        ``pattern`` is a glob: ``*`` matches any run of characters, ``?`` one character,
+        everything else itself. Lookups are cached briefly and balanced round-robin over
+        the live instances; an instance that does not accept connections is skipped and
+        dropped (see :mod:`gemstone_aio.discovery.locator`).
+
+        Raises:
+            ServiceConfigurationError: No registry or discovery strategy is configured.
+            ServiceNotFoundError: No live instance matches ``pattern``.
+            RegistryUnavailableError: No registry answered and nothing is cached.
+        """
+        return await self.discovery.get_service(pattern)
 
     def make_app(self) -> web.Application:
         """Build the aiohttp application serving this service (used by tests too)."""

@@ -29,7 +29,7 @@ from . import jsonrpc
 from .decorators import MethodSpec
 from .params import ParamsBinder, binder_for
 
-__all__ = ["CallContext", "CallObserver", "MethodEntry", "Router"]
+__all__ = ["CallContext", "CallObserver", "CallWrapper", "MethodEntry", "Router"]
 
 BlockingRunner = Callable[..., Awaitable[Any]]
 
@@ -51,6 +51,18 @@ class CallObserver(Protocol):
 
     def __call__(self, method: str, duration: float, code: int | None) -> None:
         """Record one finished call."""
+        ...
+
+
+class CallWrapper(Protocol):
+    """Runs around every call of a known or unknown method (tracing spans, say).
+
+    It gets the request and the awaitable of the call and must await it exactly once,
+    returning its result or letting its :class:`JsonRpcError` propagate.
+    """
+
+    def __call__(self, request: jsonrpc.Request, call: Awaitable[Any]) -> Awaitable[Any]:
+        """Run ``call`` and return its result."""
         ...
 
 
@@ -116,6 +128,7 @@ class Router:
     ) -> None:
         self.methods = dict(methods)
         self.observers: list[CallObserver] = []
+        self.call_wrappers: list[CallWrapper] = []
         self._run_blocking = run_blocking
         self._logger = logger
         self._debug = debug
@@ -172,7 +185,13 @@ class Router:
         started = time.perf_counter()
         code: int | None = None
         try:
-            result = await self.call(request, context)
+            if self.call_wrappers:
+                call: Awaitable[Any] = self.call(request, context)
+                for wrapper in self.call_wrappers:
+                    call = wrapper(request, call)
+                result = await call
+            else:
+                result = await self.call(request, context)
             if request.is_notification:
                 return None
             try:
@@ -197,11 +216,17 @@ class Router:
                 for observer in self.observers:
                     observer(request.method, duration, code)
             if self._logger.isEnabledFor(logging.DEBUG):
+                outcome = "ok" if code is None else f"error {code}"
                 self._logger.debug(
                     "call %s took %.2f ms: %s",
                     request.method,
                     duration * 1000,
-                    "ok" if code is None else f"error {code}",
+                    outcome,
+                    extra={
+                        "rpc_method": request.method,
+                        "duration_ms": round(duration * 1000, 3),
+                        "outcome": outcome,
+                    },
                 )
 
     def _instrumented(self) -> bool:

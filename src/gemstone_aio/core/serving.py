@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..config.apply import configure_service
 from ..errors import ServiceConfigurationError
+from ..observability.logs import configure_logging
 from .app import SERVING_KEY, STOPPING_KEY
 from .microservice import MicroService
 
@@ -91,9 +92,7 @@ def run(service: MicroService, argv: Sequence[str] | None = None) -> None:
     message on stderr (no traceback).
     """
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        configure_logging(logging.INFO, json_lines=service.log_json)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(service.serve(argv=argv))

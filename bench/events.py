@@ -1,0 +1,193 @@
+"""Events/s: gemstone-aio over RabbitMQ against raw aio-pika, and the in-memory transport.
+
+Workload, identical for both RabbitMQ sides: ``--events`` one-of-N messages (persistent,
+durable queue) published by ``--window`` concurrent publishers, each awaiting the
+publisher confirm of its message before sending the next; one consumer with prefetch
+``--prefetch`` decodes the JSON body and acks. The clock runs from the first publish to
+the last ack. Publisher and consumer share one process and event loop, each with its own connection.
+
+Runs alternate between gemstone-aio and raw aio-pika and the medians are compared,
+because these machines are shared and noisy. Without ``--url`` a private RabbitMQ node
+is started (the one the tests use) and stopped at the end.
+
+    python bench/events.py [--events 5000] [--window 50] [--prefetch 32] [--rounds 3] [--url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+import gemstone_aio as gemstone  # noqa: E402
+from gemstone_aio.event.memory import InMemoryEventBus, InMemoryEventTransport  # noqa: E402
+from gemstone_aio.event.transport import BaseEventTransport, RabbitMqEventTransport  # noqa: E402
+from gemstone_aio.testing import serving  # noqa: E402
+
+
+async def publish_all(emit: Any, events: int, window: int) -> None:
+    async def publisher(start: int) -> None:
+        for n in range(start, events, window):
+            await emit(n)
+
+    await asyncio.gather(*(publisher(start) for start in range(window)))
+
+
+async def run_gemstone(transport: BaseEventTransport, args: argparse.Namespace) -> float:
+    event = f"bench-{uuid.uuid4().hex[:8]}"
+    done = asyncio.Event()
+    seen = 0
+
+    class Consumer(gemstone.MicroService):
+        name = f"bench-consumer-{uuid.uuid4().hex[:8]}"
+        event_transports = [transport]
+        max_parallel_blocking_tasks = args.prefetch
+
+        @gemstone.event_handler(event)
+        async def on_event(self, body: Any) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == args.events:
+                done.set()
+
+    class Producer(gemstone.MicroService):
+        name = f"bench-producer-{uuid.uuid4().hex[:8]}"
+        event_transports = [transport]
+
+    producer = Producer()
+
+    async def emit(n: int) -> None:
+        await producer.emit_event(event, {"n": n}, broadcast=False)
+
+    async with serving(Consumer()), serving(producer):
+        started = time.perf_counter()
+        await publish_all(emit, args.events, args.window)
+        await asyncio.wait_for(done.wait(), 300)
+        return args.events / (time.perf_counter() - started)
+
+
+async def run_raw(url: str, args: argparse.Namespace) -> float:
+    name = f"gemstone.tasks.bench-raw-{uuid.uuid4().hex[:8]}"
+    done = asyncio.Event()
+    seen = 0
+    # Two connections, like the two services of the gemstone-aio run.
+    connection = await aio_pika.connect_robust(url)
+    consumer_connection = await aio_pika.connect_robust(url)
+    async with connection, consumer_connection:
+        publish_channel = await connection.channel(publisher_confirms=True)
+        exchange = await publish_channel.declare_exchange(
+            name, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        queue = await publish_channel.declare_queue(name, durable=True)
+        await queue.bind(exchange, routing_key="tasks")
+        consume_channel = await consumer_connection.channel()
+        await consume_channel.set_qos(prefetch_count=args.prefetch)
+        consume_queue = await consume_channel.declare_queue(name, durable=True)
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal seen
+            json.loads(message.body)
+            await message.ack()
+            seen += 1
+            if seen == args.events:
+                done.set()
+
+        await consume_queue.consume(on_message)
+
+        async def emit(n: int) -> None:
+            body = json.dumps({"n": n}).encode()
+            await exchange.publish(
+                aio_pika.Message(
+                    body,
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    headers={"x-gemstone-event": "bench"},
+                ),
+                routing_key="tasks",
+                mandatory=False,
+            )
+
+        started = time.perf_counter()
+        await publish_all(emit, args.events, args.window)
+        await asyncio.wait_for(done.wait(), 300)
+        rate = args.events / (time.perf_counter() - started)
+        await queue.delete(if_unused=False, if_empty=False)
+        return rate
+
+
+async def measure(url: str, args: argparse.Namespace) -> None:
+    ours: list[float] = []
+    raw: list[float] = []
+    memory: list[float] = []
+    for round_ in range(args.rounds):
+        # Alternate which side runs first: the broker may still be tidying up after a run.
+        first_raw = round_ % 2 == 0
+        if first_raw:
+            raw.append(await run_raw(url, args))
+        ours.append(
+            await run_gemstone(RabbitMqEventTransport(url, prefetch_count=args.prefetch), args)
+        )
+        if not first_raw:
+            raw.append(await run_raw(url, args))
+        memory.append(await run_gemstone(InMemoryEventTransport(bus=InMemoryEventBus()), args))
+        print(
+            f"round {round_ + 1}: raw aio-pika {raw[-1]:8.0f} ev/s   "
+            f"gemstone-aio RabbitMQ {ours[-1]:8.0f} ev/s   in-memory {memory[-1]:8.0f} ev/s"
+        )
+    med_raw, med_ours, med_mem = (statistics.median(x) for x in (raw, ours, memory))
+    print(
+        f"\nmedian of {args.rounds}, {args.events} events, window {args.window}, "
+        f"prefetch {args.prefetch}:"
+    )
+    print(f"  raw aio-pika (publish+confirm, consume+ack): {med_raw:8.0f} events/s")
+    print(
+        f"  gemstone-aio RabbitMQ transport:             {med_ours:8.0f} events/s"
+        f"  ({med_ours / med_raw:.2f}x raw)"
+    )
+    print(
+        f"  gemstone-aio in-memory transport:            {med_mem:8.0f} events/s"
+        f"  ({med_mem / med_raw:.2f}x raw RabbitMQ)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--window", type=int, default=50)
+    parser.add_argument("--prefetch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--url", default=None, help="use this broker instead of a private node")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    if args.url:
+        asyncio.run(measure(args.url, args))
+        return
+    from tests.fixtures.rabbitmq import RabbitMqNode
+
+    base = Path(tempfile.mkdtemp(prefix="gemstone-bench-rabbitmq-"))
+    node = RabbitMqNode(base)
+    try:
+        print("starting a private RabbitMQ node ...", flush=True)
+        node.start()
+        asyncio.run(measure(node.url, args))
+    finally:
+        node.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

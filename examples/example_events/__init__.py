@@ -1,0 +1,1 @@
+"""Events examples: a subscriber, a publisher and competing workers over RabbitMQ."""

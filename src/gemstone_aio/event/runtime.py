@@ -1,0 +1,201 @@
+"""A running service's side of events: its transports, ``emit_event``, its consumers.
+
+:func:`make_app` enters two cleanup contexts from here, around the lifecycle hooks:
+:meth:`EventRuntime.transports_ctx` (connect before ``on_service_start``; on shutdown
+await the publishes still pending, then close) and :meth:`EventRuntime.consumers_ctx`
+(start consuming after ``on_service_start``; on shutdown stop first, letting in-flight
+handlers finish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import AsyncIterator, Generator
+from typing import TYPE_CHECKING, Any
+
+from ..errors import EventPublishError, ServiceConfigurationError
+from .base import BaseEventTransport, OutgoingEvent, Subscription
+from .dispatch import EventDispatcher, RunBlocking, bind_event_handlers
+from .memory import InMemoryEventTransport
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from ..core.microservice import MicroService
+
+__all__ = ["EventRuntime", "PublishResult", "emit"]
+
+
+class PublishResult:
+    """What ``emit_event`` returns: the publication under way.
+
+    Code that does not care need not keep it: the event is published anyway, and the
+    service awaits pending publications before it closes its transports. ``await`` it
+    (on the event loop) or call :meth:`result` (in a blocking method, in a thread) to
+    wait until every transport has confirmed; both raise
+    :class:`~gemstone_aio.errors.EventPublishError` if one could not.
+    """
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: asyncio.Future[None] | concurrent.futures.Future[None]) -> None:
+        self._future = future
+
+    def __await__(self) -> Generator[Any, None, None]:
+        future = self._future
+        if isinstance(future, concurrent.futures.Future):
+            return asyncio.wrap_future(future).__await__()
+        return future.__await__()
+
+    def done(self) -> bool:
+        """Whether the publication finished (confirmed or failed)."""
+        return self._future.done()
+
+    def result(self, timeout: float | None = None) -> None:
+        """Block until confirmed (only from a thread other than the service's loop).
+
+        Raises:
+            EventPublishError: A transport could not publish the event.
+            RuntimeError: Called on the event loop; ``await`` the result there instead.
+            TimeoutError: Not finished within ``timeout`` seconds.
+        """
+        future = self._future
+        if isinstance(future, concurrent.futures.Future):
+            future.result(timeout)
+            return
+        if not future.done():
+            raise RuntimeError("on the event loop, wait for the publication with 'await'")
+        future.result()
+
+
+class EventRuntime:
+    """The events machinery of one running service (created by ``make_app``)."""
+
+    def __init__(self, service: MicroService, run_blocking: RunBlocking) -> None:
+        self.service = service
+        self.run_blocking = run_blocking
+        self.handlers = bind_event_handlers(service)
+        transports = list(service.event_transports)
+        self.transports: list[BaseEventTransport] = transports or [InMemoryEventTransport()]
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._threaded: set[concurrent.futures.Future[None]] = set()
+        self._lock = threading.Lock()
+
+    # -- cleanup contexts --------------------------------------------------------------
+
+    async def transports_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """Connect the transports; on exit await pending publishes, then close them."""
+        self.loop = asyncio.get_running_loop()
+        opened: list[BaseEventTransport] = []
+        try:
+            for transport in self.transports:
+                await transport.connect(self.service.name or "")
+                opened.append(transport)
+            self.service._event_runtime = self
+            yield
+            await self.drain()
+        finally:
+            self.service._event_runtime = None
+            for transport in reversed(opened):
+                await transport.close()
+            self.loop = None
+
+    async def consumers_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """Start consuming the handled events; on exit stop, letting handlers finish."""
+        concurrency = self.service.max_parallel_blocking_tasks
+        started: list[BaseEventTransport] = []
+        try:
+            for transport in self.transports if self.handlers else ():
+                subscriptions = [
+                    Subscription(
+                        name,
+                        EventDispatcher(
+                            name, handlers, transport, self.run_blocking, self.service.logger
+                        ),
+                        concurrency,
+                    )
+                    for name, handlers in self.handlers.items()
+                ]
+                started.append(transport)
+                await transport.start_consuming(subscriptions)
+            yield
+        finally:
+            for transport in started:
+                await transport.stop_consuming(self.service.shutdown_grace_period)
+
+    # -- publishing --------------------------------------------------------------------
+
+    async def _publish(self, event: OutgoingEvent) -> None:
+        if len(self.transports) == 1:
+            await self.transports[0].publish(event)
+        else:
+            await asyncio.gather(*(t.publish(event) for t in self.transports))
+
+    def submit(self, event: OutgoingEvent) -> PublishResult:
+        """Publish ``event`` on every transport, from the loop or from any thread."""
+        loop = self.loop
+        if loop is None:
+            raise EventPublishError(
+                f"cannot emit event {event.name!r}: service {self.service.name!r} is not running"
+            )
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            task = loop.create_task(self._publish(event))
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done(event))
+            return PublishResult(task)
+        future = asyncio.run_coroutine_threadsafe(self._publish(event), loop)
+        with self._lock:
+            self._threaded.add(future)
+        future.add_done_callback(self._thread_done(event))
+        return PublishResult(future)
+
+    def _log_failure(self, event: OutgoingEvent, exc: BaseException | None) -> None:
+        if exc is not None:
+            self.service.logger.error("event %r could not be published: %s", event.name, exc)
+
+    def _task_done(self, event: OutgoingEvent) -> Any:
+        def done(task: asyncio.Future[None]) -> None:
+            self._tasks.discard(task)
+            if not task.cancelled():
+                self._log_failure(event, task.exception())
+
+        return done
+
+    def _thread_done(self, event: OutgoingEvent) -> Any:
+        def done(future: concurrent.futures.Future[None]) -> None:
+            with self._lock:
+                self._threaded.discard(future)
+            if not future.cancelled():
+                self._log_failure(event, future.exception())
+
+        return done
+
+    async def drain(self) -> None:
+        """Wait for every publication still under way (failures are logged, not raised)."""
+        while True:
+            with self._lock:
+                waiting = [*self._tasks, *(asyncio.wrap_future(f) for f in self._threaded)]
+            if not waiting:
+                return
+            await asyncio.gather(*waiting, return_exceptions=True)
+
+
+def emit(service: MicroService, name: str, body: Any, *, broadcast: bool) -> PublishResult:
+    """Implementation of :meth:`MicroService.emit_event`."""
+    if not isinstance(name, str) or not name:
+        raise ServiceConfigurationError(f"invalid event name: {name!r}")
+    event = OutgoingEvent.create(name, body, broadcast=bool(broadcast), service=service.name or "")
+    runtime: EventRuntime | None = service._event_runtime
+    if runtime is None:
+        raise EventPublishError(
+            f"cannot emit event {name!r}: service {service.name!r} is not running "
+            "(events can be emitted once its transports are open, from on_service_start on)"
+        )
+    return runtime.submit(event)

@@ -1,0 +1,128 @@
+"""Metrics hooks: what the framework's parts report, whether or not metrics are on.
+
+Every service has ``service.metrics``, an object with the methods below. Without
+metrics it is a :class:`MetricsHooks`, whose methods do nothing, so event transports,
+the registry heartbeat and user code call them unconditionally::
+
+    service.metrics.event_published("user.created")
+    service.metrics.event_handled("user.created", "ok", duration=0.012)
+    service.metrics.registry_ping_failed("http://registry:8000/api")
+
+With metrics on (``use_metrics``, the ``metrics`` extra) it is a
+:class:`~gemstone_aio.observability.prometheus.PrometheusMetrics` that counts them in
+the service's own Prometheus registry.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Final
+
+from ..errors import ServiceConfigurationError
+
+__all__ = ["EVENT_OUTCOMES", "MetricsHooks", "metrics_available", "metrics_enabled"]
+
+EVENT_OUTCOMES: Final = frozenset({"ok", "failed", "retried", "dead_lettered"})
+"""The outcomes :meth:`MetricsHooks.event_handled` accepts.
+
+- ``ok``: the handler succeeded (the message was acknowledged).
+- ``failed``: the handler raised and the message is dropped (broadcast events).
+- ``retried``: the handler raised and the message will be delivered again.
+- ``dead_lettered``: the handler raised for the last allowed time; the message went to
+  the dead-letter queue.
+"""
+
+
+def _check_outcome(outcome: str) -> None:
+    if outcome not in EVENT_OUTCOMES:
+        raise ValueError(
+            f"unknown event outcome {outcome!r}; expected one of {sorted(EVENT_OUTCOMES)}"
+        )
+
+
+class MetricsHooks:
+    """The metrics hooks of a service; this base class records nothing.
+
+    Attributes:
+        enabled: True when the hooks record (a Prometheus registry is behind them).
+    """
+
+    enabled: bool = False
+
+    def observe_call(self, method: str, duration: float, code: int | None) -> None:
+        """Record a finished JSON-RPC call (the router calls this)."""
+
+    def request_started(self) -> None:
+        """An HTTP request to the JSON-RPC endpoint started (the framework calls this)."""
+
+    def request_finished(self) -> None:
+        """An HTTP request to the JSON-RPC endpoint finished (the framework calls this)."""
+
+    def event_published(self, event: str) -> None:
+        """An event was published (the broker confirmed it, when it confirms)."""
+
+    def event_publish_failed(self, event: str) -> None:
+        """Publishing an event failed (the broker refused it or was unreachable)."""
+
+    def event_handled(self, event: str, outcome: str = "ok", duration: float | None = None) -> None:
+        """An event handler finished.
+
+        Args:
+            event: The event name.
+            outcome: One of :data:`EVENT_OUTCOMES`.
+            duration: Seconds the handler ran, when known.
+
+        Raises:
+            ValueError: ``outcome`` is not one of :data:`EVENT_OUTCOMES`.
+        """
+        _check_outcome(outcome)
+
+    def event_failed(self, event: str, duration: float | None = None) -> None:
+        """Shorthand for ``event_handled(event, "failed", duration)``."""
+        self.event_handled(event, "failed", duration)
+
+    def event_retried(self, event: str, duration: float | None = None) -> None:
+        """Shorthand for ``event_handled(event, "retried", duration)``."""
+        self.event_handled(event, "retried", duration)
+
+    def event_dead_lettered(self, event: str, duration: float | None = None) -> None:
+        """Shorthand for ``event_handled(event, "dead_lettered", duration)``."""
+        self.event_handled(event, "dead_lettered", duration)
+
+    def registry_ping_failed(self, registry: str) -> None:
+        """A heartbeat to the registry at ``registry`` (its URL) failed."""
+
+    def registry_ping_succeeded(self, registry: str) -> None:
+        """A heartbeat to the registry at ``registry`` (its URL) succeeded."""
+
+    def periodic_task_run(self, task: str, duration: float, ok: bool) -> None:
+        """A periodic task ran once (``ok`` false: it raised)."""
+
+
+def metrics_available() -> bool:
+    """Return True when prometheus-client (the ``metrics`` extra) is installed."""
+    return importlib.util.find_spec("prometheus_client") is not None
+
+
+def metrics_enabled(use_metrics: bool | None) -> bool:
+    """Resolve a service's ``use_metrics`` setting.
+
+    ``None`` (the default) means on when prometheus-client is installed; ``True``
+    demands it; ``False`` turns metrics off.
+
+    Raises:
+        ServiceConfigurationError: ``use_metrics`` is true and prometheus-client is
+            missing, or the value is not a bool or None.
+    """
+    if use_metrics is None:
+        return metrics_available()
+    if not isinstance(use_metrics, bool):
+        raise ServiceConfigurationError(
+            f"use_metrics must be True, False or None, got {use_metrics!r}"
+        )
+    if use_metrics and not metrics_available():
+        raise ServiceConfigurationError(
+            "use_metrics = True needs prometheus-client: "
+            "install the 'metrics' extra (pip install 'gemstone-aio[metrics]')"
+        )
+    return use_metrics

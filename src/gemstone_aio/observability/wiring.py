@@ -1,0 +1,140 @@
+"""Putting observability into a service's application (called by ``make_app``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .health import READINESS_KEY, ReadinessState, health_handler, ready_handler
+from .logs import RequestIdFilter, request_id_var, sanitize_request_id
+from .metrics import MetricsHooks, metrics_enabled
+from .statistics import add_statistics_method
+from .tracing import make_tracer, tracing_enabled
+
+if TYPE_CHECKING:
+    from ..core.concurrency import BlockingPool
+    from ..core.microservice import MicroService
+    from ..core.router import Router
+
+__all__ = ["METRICS_KEY", "install_observability"]
+
+METRICS_KEY = web.AppKey("gemstone_aio.metrics", MetricsHooks)
+"""The metrics hooks of the application (the same object as ``service.metrics``)."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _attach_request_id_filter(logger: logging.Logger) -> None:
+    if not any(isinstance(existing, RequestIdFilter) for existing in logger.filters):
+        logger.addFilter(RequestIdFilter())
+
+
+def _middleware(header: str | None, endpoint: str, metrics: MetricsHooks) -> Any:
+    count = metrics.enabled
+
+    @web.middleware
+    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request_id = sanitize_request_id(request.headers.get(header) if header else None)
+        token = request_id_var.set(request_id)
+        counted = count and request.path == endpoint
+        if counted:
+            metrics.request_started()
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if header:
+                exc.headers[header] = request_id
+            raise
+        finally:
+            if counted:
+                metrics.request_finished()
+            request_id_var.reset(token)
+        if header and not response.prepared:
+            response.headers[header] = request_id
+        return response
+
+    return observe
+
+
+def _metrics_handler(metrics: Any) -> Handler:
+    async def serve_metrics(request: web.Request) -> web.Response:
+        body, content_type = metrics.render(request.headers.get("Accept"))
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    return serve_metrics
+
+
+def install_observability(
+    app: web.Application, service: MicroService, router: Router, pool: BlockingPool
+) -> None:
+    """Add health, readiness, metrics, statistics, request ids and tracing to ``app``.
+
+    What is added follows the service's attributes (``health_path``, ``ready_path``,
+    ``metrics_path``, ``use_metrics``, ``use_statistics``, ``use_tracing``,
+    ``tracer_provider``, ``request_id_header``, ``ready_check_timeout``). It sets
+    ``service.metrics`` and ``service.tracer``.
+
+    Raises:
+        ServiceConfigurationError: An optional extra that the settings need is missing,
+            or ``use_statistics`` clashes with a method named ``statistics``.
+    """
+    _attach_request_id_filter(service.logger)
+
+    readiness = ReadinessState(service.name or "", service.logger, service.ready_check_timeout)
+    app[READINESS_KEY] = readiness
+
+    async def mark_started(app: web.Application) -> None:
+        readiness.started = True
+
+    async def mark_stopping(app: web.Application) -> None:
+        readiness.started = False
+
+    # on_startup handlers run after every cleanup context has been entered.
+    app.on_startup.append(mark_started)
+    app.on_shutdown.append(mark_stopping)
+    if service.health_path:
+        app.router.add_get(service.health_path, health_handler(service.name or ""))
+    if service.ready_path:
+        app.router.add_get(service.ready_path, ready_handler)
+
+    if service.use_statistics:
+        stats = add_statistics_method(router, service)
+
+        async def restart_clock(app: web.Application) -> None:
+            stats.restart()
+
+        app.on_startup.append(restart_clock)
+
+    metrics: MetricsHooks = MetricsHooks()
+    if metrics_enabled(service.use_metrics):
+        from .prometheus import PrometheusMetrics
+
+        prometheus = PrometheusMetrics(
+            service.name or "",
+            router.methods,
+            (
+                lambda: pool.queued,
+                lambda: pool.submitted - pool.queued,
+                lambda: pool.max_workers,
+            ),
+        )
+        router.observers.append(prometheus.calls.observe)
+        if service.metrics_path:
+            app.router.add_get(service.metrics_path, _metrics_handler(prometheus))
+        metrics = prometheus
+    app[METRICS_KEY] = metrics
+    service.metrics = metrics
+
+    tracer = None
+    if tracing_enabled(service.use_tracing):
+        from ._otel import ServerSpans
+
+        tracer = make_tracer(service.tracer_provider)
+        router.call_wrappers.append(ServerSpans(tracer, service.name or "", router.methods))
+    service.tracer = tracer
+
+    if service.request_id_header or metrics.enabled:
+        app.middlewares.append(_middleware(service.request_id_header, service.endpoint, metrics))
