@@ -233,7 +233,7 @@ class Router:
         # Timing only when something reads it: observers, call wrappers or DEBUG lines.
         return (
             bool(self.observers)
-            or bool(getattr(self, "call_wrappers", None))
+            or bool(self.call_wrappers)
             or self._logger.isEnabledFor(logging.DEBUG)
         )
 
