@@ -161,6 +161,7 @@ def build_router(service: MicroService, pool: BlockingPool) -> Router:
         debug=service.debug,
         default_timeout=service.method_timeout,
         max_batch_length=service.max_batch_length,
+        max_json_depth=service.max_json_depth,
         batch_concurrency=service.batch_concurrency,
     )
 

@@ -126,7 +126,25 @@ def parse_object(obj: Any) -> Request | Invalid:
     return Request(method, params, echo_id, not has_id)
 
 
-def parse(body: bytes | str, *, max_batch_length: int | None = None) -> ParsedBody:
+PARSER_MAX_DEPTH: Final = 200
+"""The deepest nesting the JSON parser itself accepts (pydantic-core's fixed limit)."""
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """Return True when arrays and objects in ``value`` nest deeper than ``limit`` levels."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def parse(
+    body: bytes | str, *, max_batch_length: int | None = None, max_depth: int | None = None
+) -> ParsedBody:
     """Parse a request body into one request, one invalid entry, or a batch.
 
     Every batch element is validated on its own, so one bad element does not spoil
@@ -135,18 +153,31 @@ def parse(body: bytes | str, *, max_batch_length: int | None = None) -> ParsedBo
     Args:
         body: The raw HTTP body.
         max_batch_length: The longest batch accepted; ``None`` for no limit.
+        max_depth: The deepest nesting of arrays and objects accepted (the body itself
+            is level 1); ``None``: only the parser's own limit of 200 levels.
 
     Raises:
         ParseError: The body is not JSON.
         InvalidRequest: The body is an empty array.
-        RequestTooLarge: The batch is longer than ``max_batch_length``.
+        RequestTooLarge: The batch is longer than ``max_batch_length``, or the JSON nests
+            deeper than ``max_depth``.
     """
     try:
         decoded = pydantic_core.from_json(body, allow_inf_nan=False)  # loads(), inlined
     except ValueError as exc:
         if "recursion limit" in str(exc):
-            raise RequestTooLarge("JSON nesting too deep") from None
+            raise RequestTooLarge(
+                data=f"JSON nests deeper than {PARSER_MAX_DEPTH} levels"
+            ) from None
         raise ParseError() from None
+    # Nesting N levels deep takes at least 2N bytes: small bodies need no walk.
+    if (
+        max_depth is not None
+        and len(body) > 2 * max_depth
+        and isinstance(decoded, dict | list)
+        and nesting_exceeds(decoded, max_depth)
+    ):
+        raise RequestTooLarge(data=f"JSON nests deeper than {max_depth} levels")
     if isinstance(decoded, list):
         if not decoded:
             raise InvalidRequest(data="an empty batch is not a request")

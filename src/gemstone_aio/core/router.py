@@ -112,6 +112,7 @@ class Router:
         debug: Put the exception class and text in internal errors' ``data``.
         default_timeout: Seconds before a call is abandoned, unless its method says otherwise.
         max_batch_length: The longest batch accepted.
+        max_json_depth: The deepest JSON nesting accepted.
         batch_concurrency: At most this many elements of one batch run at once.
     """
 
@@ -124,6 +125,7 @@ class Router:
         debug: bool = False,
         default_timeout: float | None = None,
         max_batch_length: int | None = None,
+        max_json_depth: int | None = None,
         batch_concurrency: int = 16,
     ) -> None:
         self.methods = dict(methods)
@@ -134,12 +136,15 @@ class Router:
         self._debug = debug
         self._default_timeout = default_timeout
         self._max_batch_length = max_batch_length
+        self._max_json_depth = max_json_depth
         self._batch_concurrency = batch_concurrency
 
     async def handle(self, body: bytes, context: CallContext) -> bytes | None:
         """Answer one HTTP body: the bytes to send back, or ``None`` for nothing."""
         try:
-            parsed = jsonrpc.parse(body, max_batch_length=self._max_batch_length)
+            parsed = jsonrpc.parse(
+                body, max_batch_length=self._max_batch_length, max_depth=self._max_json_depth
+            )
         except JsonRpcError as exc:
             return jsonrpc.dumps(jsonrpc.error_response(None, exc))
         if isinstance(parsed, list):
