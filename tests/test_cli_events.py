@@ -31,24 +31,24 @@ async def _ready(proc: asyncio.subprocess.Process) -> str:
     return line
 
 
-async def test_listen_prints_broadcast_events(cli_amqp_url: str, gemstone_cli: RunCli) -> None:
+async def test_listen_prints_broadcast_events(rabbitmq_url: str, gemstone_cli: RunCli) -> None:
     created, paid = unique("order.created"), unique("order.paid")
     listener = await start_cli(
-        "listen", "--url", cli_amqp_url, "--json", "--count", "3", created, paid
+        "listen", "--url", rabbitmq_url, "--json", "--count", "3", created, paid
     )
     try:
         line = await _ready(listener)
         assert f"listening for {created}, {paid} (broadcast) on amqp://guest:***@" in line
-        first = await gemstone_cli("emit", "--url", cli_amqp_url, created, "id:=42", "who=ann")
+        first = await gemstone_cli("emit", "--url", rabbitmq_url, created, "id:=42", "who=ann")
         assert first.code == 0, first.stderr
         assert first.stdout == (
             f"[!] Event '{created}' published (broadcast) to gemstone.broadcast.{created}\n"
         )
         second = await gemstone_cli(
-            "emit", "--url", cli_amqp_url, "--service", "billing", paid, "[1, 2]"
+            "emit", "--url", rabbitmq_url, "--service", "billing", paid, "[1, 2]"
         )
         assert second.code == 0, second.stderr
-        third = await gemstone_cli("emit", "--url", cli_amqp_url, paid, "plain text")
+        third = await gemstone_cli("emit", "--url", rabbitmq_url, paid, "plain text")
         assert third.code == 0, third.stderr
         out, err = await asyncio.wait_for(listener.communicate(), 30)
     finally:
@@ -69,11 +69,11 @@ async def test_listen_prints_broadcast_events(cli_amqp_url: str, gemstone_cli: R
 
 
 async def test_emitted_event_reaches_an_amqp_consumer(
-    cli_amqp_url: str, gemstone_cli: RunCli
+    rabbitmq_url: str, gemstone_cli: RunCli
 ) -> None:
     """Another program sees the documented topology: fanout exchange, headers, JSON body."""
     event = unique("user.signed_up")
-    connection = await aio_pika.connect(cli_amqp_url)
+    connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel()
         exchange = await channel.declare_exchange(
@@ -81,7 +81,7 @@ async def test_emitted_event_reaches_an_amqp_consumer(
         )
         queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
         await queue.bind(exchange)
-        result = await gemstone_cli("emit", "--url", cli_amqp_url, event, '{"name": "zoe"}')
+        result = await gemstone_cli("emit", "--url", rabbitmq_url, event, '{"name": "zoe"}')
         assert result.code == 0, result.stderr
         message = await queue.get(timeout=10)
         await message.ack()
@@ -92,18 +92,18 @@ async def test_emitted_event_reaches_an_amqp_consumer(
     assert message.headers["x-gemstone-broadcast"] is True
 
 
-async def test_task_events_wait_in_their_queue(cli_amqp_url: str, gemstone_cli: RunCli) -> None:
+async def test_task_events_wait_in_their_queue(rabbitmq_url: str, gemstone_cli: RunCli) -> None:
     event = unique("invoice.render")
-    sent = await gemstone_cli("emit", "--url", cli_amqp_url, "--task", event, "n:=1")
+    sent = await gemstone_cli("emit", "--url", rabbitmq_url, "--task", event, "n:=1")
     assert sent.code == 0, sent.stderr
     assert sent.stdout == f"[!] Event '{event}' published (task) to gemstone.tasks.{event}\n"
     # Published before anyone listened: the durable task queue kept it.
-    got = await gemstone_cli("listen", "--url", cli_amqp_url, "--task", "--count", "1", event)
+    got = await gemstone_cli("listen", "--url", rabbitmq_url, "--task", "--count", "1", event)
     assert got.code == 0, got.stderr
     lines = got.stdout.splitlines()
     assert lines[0].endswith(f"] {event} from gemstone-cli (task)")
     assert json.loads("\n".join(lines[1:])) == {"n": 1}
-    connection = await aio_pika.connect(cli_amqp_url)
+    connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel()
         queue = await channel.declare_queue(f"gemstone.tasks.{event}", durable=True)
@@ -130,8 +130,8 @@ async def test_broker_failures_and_bad_urls(gemstone_cli: RunCli) -> None:
     )
 
 
-async def test_listen_stops_on_ctrl_c(cli_amqp_url: str) -> None:
-    listener = await start_cli("listen", "--url", cli_amqp_url, unique("quiet"))
+async def test_listen_stops_on_ctrl_c(rabbitmq_url: str) -> None:
+    listener = await start_cli("listen", "--url", rabbitmq_url, unique("quiet"))
     try:
         await _ready(listener)
         listener.send_signal(signal.SIGINT)
@@ -145,14 +145,14 @@ async def test_listen_stops_on_ctrl_c(cli_amqp_url: str) -> None:
     assert out == b""
 
 
-async def test_cli_and_services_talk_both_ways(cli_amqp_url: str, gemstone_cli: RunCli) -> None:
+async def test_cli_and_services_talk_both_ways(rabbitmq_url: str, gemstone_cli: RunCli) -> None:
     """``emit`` reaches a service's handler (broadcast and task); ``listen`` sees its emits."""
     inbound, outbound = unique("cli.to.service"), unique("service.to.cli")
     got: asyncio.Queue[Any] = asyncio.Queue()
 
     class Inbox(gemstone.MicroService):
         name = unique("inbox")
-        event_transports = [RabbitMqEventTransport(cli_amqp_url)]
+        event_transports = [RabbitMqEventTransport(rabbitmq_url)]
 
         @gemstone.event_handler(inbound)
         async def on_event(self, body: Any) -> None:
@@ -160,11 +160,11 @@ async def test_cli_and_services_talk_both_ways(cli_amqp_url: str, gemstone_cli: 
 
     async with serving(Inbox()) as inbox:
         for flag in ([], ["--task"]):
-            sent = await gemstone_cli("emit", "--url", cli_amqp_url, *flag, inbound, "n:=7")
+            sent = await gemstone_cli("emit", "--url", rabbitmq_url, *flag, inbound, "n:=7")
             assert sent.code == 0, sent.stderr
             assert await asyncio.wait_for(got.get(), 30) == {"n": 7}
         listener = await start_cli(
-            "listen", "--url", cli_amqp_url, "--json", "--count", "1", outbound
+            "listen", "--url", rabbitmq_url, "--json", "--count", "1", outbound
         )
         try:
             await _ready(listener)
