@@ -17,7 +17,7 @@ from .logs import (
 )
 from .metrics import EVENT_OUTCOMES, MetricsHooks, metrics_available
 from .statistics import STATISTICS_METHOD, CallStatistics
-from .tracing import extract_context, inject_context, start_span, tracing_available
+from .tracing import current_tracer, extract_context, inject_context, start_span, tracing_available
 from .wiring import METRICS_KEY, install_observability
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "RequestIdFilter",
     "add_readiness_check",
     "configure_logging",
+    "current_tracer",
     "current_request_id",
     "extract_context",
     "inject_context",
