@@ -28,6 +28,10 @@ class User(pydantic.BaseModel):
 
 class Hello(gemstone.MicroService):
     name = "bench_hello"
+    # As installed by ``pip install gemstone-aio``: prometheus-client (the ``metrics``
+    # extra) is not there, so metrics are off. This machine has the extra for the tests;
+    # ``bench/metrics_overhead.py`` measures what turning metrics on costs.
+    use_metrics = False
 
     @gemstone.exposed_method()
     async def say_hello(self, name: str) -> str:

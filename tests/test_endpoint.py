@@ -379,3 +379,23 @@ async def test_batch_too_long(aiohttp_client: AiohttpClient) -> None:
     body = json.dumps([{"jsonrpc": "2.0", "method": "get_data", "id": i} for i in range(4)])
     _, answer = await post(client, body)
     assert answer["error"]["code"] == -32004
+
+
+@pytest.mark.parametrize(
+    ("limit", "depth", "refused"), [(64, 60, False), (64, 70, True), (8, 9, True), (8, 6, False)]
+)
+async def test_configurable_nesting_depth(
+    aiohttp_client: AiohttpClient, limit: int, depth: int, refused: bool
+) -> None:
+    """``max_json_depth`` bounds nesting (the body is level 1) with -32004 naming the limit."""
+    service = Calculator()
+    service.max_json_depth = limit
+    client = await aiohttp_client(service.make_app())
+    nested = "[" * (depth - 2) + "]" * (depth - 2)  # body object + params list + these
+    body = '{"jsonrpc": "2.0", "method": "echo", "params": [' + nested + '], "id": 1}'
+    _, answer = await post(client, body)
+    if refused:
+        assert answer["error"]["code"] == -32004
+        assert answer["error"]["data"] == f"JSON nests deeper than {limit} levels"
+    else:
+        assert "result" in answer

@@ -119,7 +119,11 @@ def _error_body(error: JsonRpcError, status: int) -> web.Response:
 
 async def _endpoint(request: web.Request) -> web.StreamResponse:
     app = request.app
-    if request.content_type.lower() != "application/json":
+    # The exact header most clients send needs no parsing.
+    if (
+        request.headers.get("Content-Type") != "application/json"
+        and request.content_type.lower() != "application/json"
+    ):
         return _error_body(
             InvalidRequest(
                 data=f"Content-Type must be application/json, got {request.content_type!r}"
@@ -157,6 +161,7 @@ def build_router(service: MicroService, pool: BlockingPool) -> Router:
         debug=service.debug,
         default_timeout=service.method_timeout,
         max_batch_length=service.max_batch_length,
+        max_json_depth=service.max_json_depth,
         batch_concurrency=service.batch_concurrency,
     )
 

@@ -101,19 +101,24 @@ def _valid_id(value: Any) -> bool:
     return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
 
 
+_PLAIN_ID_TYPES: Final = frozenset({str, int})
+
+
 def parse_object(obj: Any) -> Request | Invalid:
     """Validate one decoded request object (a batch element or a whole body)."""
     if not isinstance(obj, dict):
         return Invalid(InvalidRequest(data="a request must be a JSON object"))
     raw_id = obj.get("id", _NO_ID)
     has_id = raw_id is not _NO_ID
-    echo_id: Id = raw_id if has_id and _valid_id(raw_id) else None
+    # The usual ids (a str or an int straight from JSON) skip the general check.
+    id_ok = raw_id.__class__ in _PLAIN_ID_TYPES or (has_id and _valid_id(raw_id))
+    echo_id: Id = raw_id if id_ok else None
     if obj.get("jsonrpc") != "2.0":
         return Invalid(InvalidRequest(data='"jsonrpc" must be exactly "2.0"'), echo_id)
     method = obj.get("method")
     if not isinstance(method, str) or not method:
         return Invalid(InvalidRequest(data='"method" must be a non-empty string'), echo_id)
-    if has_id and not _valid_id(raw_id):
+    if has_id and not id_ok:
         return Invalid(InvalidRequest(data='"id" must be a string, a number or null'))
     params = obj.get("params")
     if "params" in obj and not isinstance(params, list | dict):
@@ -121,7 +126,25 @@ def parse_object(obj: Any) -> Request | Invalid:
     return Request(method, params, echo_id, not has_id)
 
 
-def parse(body: bytes | str, *, max_batch_length: int | None = None) -> ParsedBody:
+PARSER_MAX_DEPTH: Final = 200
+"""The deepest nesting the JSON parser itself accepts (pydantic-core's fixed limit)."""
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """Return True when arrays and objects in ``value`` nest deeper than ``limit`` levels."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def parse(
+    body: bytes | str, *, max_batch_length: int | None = None, max_depth: int | None = None
+) -> ParsedBody:
     """Parse a request body into one request, one invalid entry, or a batch.
 
     Every batch element is validated on its own, so one bad element does not spoil
@@ -130,18 +153,31 @@ def parse(body: bytes | str, *, max_batch_length: int | None = None) -> ParsedBo
     Args:
         body: The raw HTTP body.
         max_batch_length: The longest batch accepted; ``None`` for no limit.
+        max_depth: The deepest nesting of arrays and objects accepted (the body itself
+            is level 1); ``None``: only the parser's own limit of 200 levels.
 
     Raises:
         ParseError: The body is not JSON.
         InvalidRequest: The body is an empty array.
-        RequestTooLarge: The batch is longer than ``max_batch_length``.
+        RequestTooLarge: The batch is longer than ``max_batch_length``, or the JSON nests
+            deeper than ``max_depth``.
     """
     try:
-        decoded = loads(body)
+        decoded = pydantic_core.from_json(body, allow_inf_nan=False)  # loads(), inlined
     except ValueError as exc:
         if "recursion limit" in str(exc):
-            raise RequestTooLarge("JSON nesting too deep") from None
+            raise RequestTooLarge(
+                data=f"JSON nests deeper than {PARSER_MAX_DEPTH} levels"
+            ) from None
         raise ParseError() from None
+    # Nesting N levels deep takes at least 2N bytes: small bodies need no walk.
+    if (
+        max_depth is not None
+        and len(body) > 2 * max_depth
+        and isinstance(decoded, dict | list)
+        and nesting_exceeds(decoded, max_depth)
+    ):
+        raise RequestTooLarge(data=f"JSON nests deeper than {max_depth} levels")
     if isinstance(decoded, list):
         if not decoded:
             raise InvalidRequest(data="an empty batch is not a request")

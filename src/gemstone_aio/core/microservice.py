@@ -80,6 +80,8 @@ class MicroService:
         debug: Internal errors carry the exception class and text (never in production).
         max_request_body_size: Largest accepted body in bytes (1 MiB).
         max_batch_length: Most requests in one batch (1000).
+        max_json_depth: Deepest nesting of JSON arrays and objects in a body (64; the
+            parser refuses more than 200 whatever this says).
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
         shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
@@ -138,6 +140,7 @@ class MicroService:
     debug: bool = False
     max_request_body_size: int = 1024 * 1024
     max_batch_length: int = 1000
+    max_json_depth: int = 64
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0

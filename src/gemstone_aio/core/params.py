@@ -42,7 +42,16 @@ class ParamsBinder:
             when there is none).
     """
 
-    __slots__ = ("_positional", "_var_kw", "_var_pos", "model", "result_annotation", "slots")
+    __slots__ = (
+        "_named",
+        "_positional",
+        "_validate",
+        "_var_kw",
+        "_var_pos",
+        "model",
+        "result_annotation",
+        "slots",
+    )
 
     def __init__(self, func: Callable[..., Any], *, skip_first: bool = False) -> None:
         qualname = getattr(func, "__qualname__", repr(func))
@@ -110,6 +119,19 @@ class ParamsBinder:
             raise ServiceConfigurationError(
                 f"cannot build a params model for {qualname}: {exc}"
             ) from None
+        # Work done once instead of per call: the validator itself (model_validate is a
+        # Python wrapper around it) and, for the usual signature (named parameters only),
+        # the (parameter, field) pairs that make the keyword arguments.
+        self._validate: Callable[[Any], BaseModel] = (
+            self.model.__pydantic_validator__.validate_python
+            if self.model.__pydantic_complete__
+            else self.model.model_validate
+        )
+        self._named: tuple[tuple[str, str], ...] | None = (
+            tuple((s.name, s.field) for s in slots)
+            if all(s.kind in (_P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY) for s in slots)
+            else None
+        )
 
     @property
     def positional_names(self) -> tuple[str, ...]:
@@ -122,6 +144,17 @@ class ParamsBinder:
         Raises:
             InvalidParams: The params do not fit; ``data`` is pydantic's error list.
         """
+        pairs = self._named
+        if pairs is not None and isinstance(params, dict):
+            # The usual case, with nothing to rearrange: validate the params as they are.
+            try:
+                values = self._validate(params).__dict__
+            except pydantic.ValidationError as exc:
+                # A "*name" key cannot be a field here, so it is among the errors; it is
+                # reported alone, as in the general path below.
+                _refuse_starred(params)
+                raise _invalid(exc) from None
+            return [], {name: values[field] for name, field in pairs}
         data: dict[str, Any]
         if params is None:
             data = {}
@@ -141,17 +174,7 @@ class ParamsBinder:
             if self._var_pos is not None:
                 data[f"*{self._var_pos.name}"] = params[count:]
         else:
-            if any(key.startswith("*") for key in params):
-                bad = next(key for key in params if key.startswith("*"))
-                raise InvalidParams(
-                    data=[
-                        {
-                            "type": "extra_forbidden",
-                            "loc": [bad],
-                            "msg": "Extra inputs are not permitted",
-                        }
-                    ]
-                )
+            _refuse_starred(params)
             if self._var_kw is None:
                 data = params
             else:
@@ -159,13 +182,11 @@ class ParamsBinder:
                 data = {k: v for k, v in params.items() if k in named}
                 data[f"**{self._var_kw.name}"] = {k: v for k, v in params.items() if k not in named}
         try:
-            validated = self.model.model_validate(data)
+            values = self._validate(data).__dict__
         except pydantic.ValidationError as exc:
-            errors = exc.errors(include_url=False, include_input=False)
-            raise InvalidParams(
-                data=pydantic_core.to_jsonable_python(errors, fallback=str)
-            ) from None
-        values = validated.__dict__
+            raise _invalid(exc) from None
+        if pairs is not None:
+            return [], {name: values[field] for name, field in pairs}
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         for slot in self.slots:
@@ -181,6 +202,26 @@ class ParamsBinder:
             else:
                 kwargs[slot.name] = value
         return args, kwargs
+
+
+def _refuse_starred(params: dict[str, Any]) -> None:
+    # "*args" / "**kwargs" are the aliases of the variadic fields: callers may not use them.
+    for key in params:
+        if key.startswith("*"):
+            raise InvalidParams(
+                data=[
+                    {
+                        "type": "extra_forbidden",
+                        "loc": [key],
+                        "msg": "Extra inputs are not permitted",
+                    }
+                ]
+            )
+
+
+def _invalid(exc: pydantic.ValidationError) -> InvalidParams:
+    errors = exc.errors(include_url=False, include_input=False)
+    return InvalidParams(data=pydantic_core.to_jsonable_python(errors, fallback=str))
 
 
 def binder_for(func: Callable[..., Any], *, skip_first: bool = False) -> ParamsBinder:

@@ -112,6 +112,7 @@ class Router:
         debug: Put the exception class and text in internal errors' ``data``.
         default_timeout: Seconds before a call is abandoned, unless its method says otherwise.
         max_batch_length: The longest batch accepted.
+        max_json_depth: The deepest JSON nesting accepted.
         batch_concurrency: At most this many elements of one batch run at once.
     """
 
@@ -124,6 +125,7 @@ class Router:
         debug: bool = False,
         default_timeout: float | None = None,
         max_batch_length: int | None = None,
+        max_json_depth: int | None = None,
         batch_concurrency: int = 16,
     ) -> None:
         self.methods = dict(methods)
@@ -134,12 +136,15 @@ class Router:
         self._debug = debug
         self._default_timeout = default_timeout
         self._max_batch_length = max_batch_length
+        self._max_json_depth = max_json_depth
         self._batch_concurrency = batch_concurrency
 
     async def handle(self, body: bytes, context: CallContext) -> bytes | None:
         """Answer one HTTP body: the bytes to send back, or ``None`` for nothing."""
         try:
-            parsed = jsonrpc.parse(body, max_batch_length=self._max_batch_length)
+            parsed = jsonrpc.parse(
+                body, max_batch_length=self._max_batch_length, max_depth=self._max_json_depth
+            )
         except JsonRpcError as exc:
             return jsonrpc.dumps(jsonrpc.error_response(None, exc))
         if isinstance(parsed, list):
@@ -149,18 +154,26 @@ class Router:
     async def _handle_batch(
         self, items: list[jsonrpc.Request | jsonrpc.Invalid], context: CallContext
     ) -> bytes | None:
-        limit = asyncio.Semaphore(self._batch_concurrency)
-
-        async def bounded(item: jsonrpc.Request | jsonrpc.Invalid) -> bytes | None:
+        # At most ``batch_concurrency`` elements run at once: that many workers take the
+        # valid elements in order (cheaper than a task and a semaphore per element).
+        answers: list[bytes | None] = [None] * len(items)
+        pending: list[int] = []
+        for index, item in enumerate(items):
             if isinstance(item, jsonrpc.Invalid):
-                return await self.answer(item, context)
-            async with limit:
-                return await self.answer(item, context)
+                answers[index] = jsonrpc.dumps(jsonrpc.error_response(item.id, item.error))
+            else:
+                pending.append(index)
+        queue = iter(pending)
 
-        if len(items) == 1:
-            answers = [await bounded(items[0])]
-        else:
-            answers = await asyncio.gather(*(bounded(item) for item in items))
+        async def worker() -> None:
+            for index in queue:
+                answers[index] = await self.answer(items[index], context)
+
+        workers = min(max(self._batch_concurrency, 1), len(pending))
+        if workers == 1:
+            await worker()
+        elif workers > 1:
+            await asyncio.gather(*(worker() for _ in range(workers)))
         parts = [answer for answer in answers if answer is not None]
         if not parts:
             return None
@@ -172,6 +185,8 @@ class Router:
         """Run one request and return its serialised response (``None`` for a notification)."""
         if isinstance(request, jsonrpc.Invalid):
             return jsonrpc.dumps(jsonrpc.error_response(request.id, request.error))
+        if not self._instrumented():
+            return await self._answer_plain(request, context)
         started = time.perf_counter()
         code: int | None = None
         try:
@@ -219,6 +234,33 @@ class Router:
                     },
                 )
 
+    def _instrumented(self) -> bool:
+        # Timing only when something reads it: observers, call wrappers or DEBUG lines.
+        return (
+            bool(self.observers)
+            or bool(self.call_wrappers)
+            or self._logger.isEnabledFor(logging.DEBUG)
+        )
+
+    async def _answer_plain(self, request: jsonrpc.Request, context: CallContext) -> bytes | None:
+        # answer() without the clock, for routers nobody observes: the same replies.
+        try:
+            result = await self.call(request, context)
+        except JsonRpcError as exc:
+            if request.is_notification:
+                self._logger.info(
+                    "notification %r failed: %s %s", request.method, exc.code, exc.message
+                )
+                return None
+            return jsonrpc.dumps(jsonrpc.error_response(request.id, exc))
+        if request.is_notification:
+            return None
+        try:
+            return jsonrpc.dumps(jsonrpc.success_response(request.id, result))
+        except pydantic_core.PydanticSerializationError:
+            self._logger.exception("the result of %r cannot be serialised to JSON", request.method)
+            return jsonrpc.dumps(jsonrpc.error_response(request.id, InternalError()))
+
     async def call(self, request: jsonrpc.Request, context: CallContext) -> Any:
         """Look the method up, check access, bind params and run it.
 
@@ -229,16 +271,19 @@ class Router:
         if entry is None:
             raise MethodNotFound(data=f"no method named {request.method!r}")
         # Access before params: a caller without credentials learns nothing from them.
-        if entry.spec.private and not await context.is_authenticated():
+        spec = entry.spec
+        if spec.private and not await context.is_authenticated():
             raise AccessDenied()
         args, kwargs = entry.binder.bind(request.params)
-        if entry.spec.requires_handler_reference:
+        if spec.requires_handler_reference:
             args.insert(0, context.handler_reference())
-        elif entry.spec.receives_call_context:
+        elif spec.receives_call_context:
             args.insert(0, context)
-        timeout = entry.spec.timeout or self._default_timeout
+        timeout = spec.timeout or self._default_timeout
         try:
             if entry.semaphore is None:
+                if timeout is None and entry.is_async:
+                    return await entry.func(*args, **kwargs)
                 return await self._run(entry, args, kwargs, timeout)
             async with entry.semaphore:
                 return await self._run(entry, args, kwargs, timeout)

@@ -1,0 +1,118 @@
+"""The fast paths of the endpoint keep the contract: batch bounds, order, params errors, timing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from pytest_aiohttp import AiohttpClient
+
+import gemstone_aio as gemstone
+from gemstone_aio.core.app import ROUTER_KEY
+
+
+class Tracked(gemstone.MicroService):
+    name = "hotpaths_tracked"
+    batch_concurrency = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most = 0
+
+    @gemstone.exposed_method()
+    async def step(self, n: int) -> int:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        for _ in range(5):  # give the other batch elements the loop
+            await asyncio.sleep(0)
+        self.running -= 1
+        return n * 10
+
+    @gemstone.exposed_method()
+    def plain(self, a: int, *, b: str = "x") -> str:
+        return f"{a}{b}"
+
+    @gemstone.exposed_method()
+    async def with_extra(self, a: int, **extra: int) -> dict[str, int]:
+        return {"a": a, **extra}
+
+    @gemstone.exposed_method()
+    async def only_positional(self, a: int, /, b: int) -> int:
+        return a - b
+
+
+async def rpc(client: Any, body: Any) -> tuple[int, Any]:
+    response = await client.post(
+        "/api", data=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
+    text = await response.text()
+    return response.status, (json.loads(text) if text else None)
+
+
+async def test_batch_runs_at_most_batch_concurrency_elements_and_keeps_order(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    service = Tracked()
+    client = await aiohttp_client(service.make_app())
+    batch: list[Any] = [
+        {"jsonrpc": "2.0", "method": "step", "params": [i], "id": i} for i in range(10)
+    ]
+    batch.insert(4, {"jsonrpc": "2.0", "method": 7, "id": "bad"})
+    batch.insert(6, {"jsonrpc": "2.0", "method": "step", "params": [99]})  # a notification
+    status, answer = await rpc(client, batch)
+    assert status == 200
+    assert service.most == 3
+    assert [item["id"] for item in answer] == [0, 1, 2, 3, "bad", 4, 5, 6, 7, 8, 9]
+    assert answer[4]["error"]["code"] == -32600
+    assert [item["result"] for item in answer if "result" in item] == [i * 10 for i in range(10)]
+
+
+async def test_a_starred_key_is_refused_alone_for_a_named_only_method(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    client = await aiohttp_client(Tracked().make_app())
+    body = {"jsonrpc": "2.0", "method": "plain", "params": {"*args": [1], "b": 2}, "id": 1}
+    status, answer = await rpc(client, body)
+    assert status == 200
+    assert answer["error"]["code"] == -32602
+    assert answer["error"]["data"] == [
+        {"type": "extra_forbidden", "loc": ["*args"], "msg": "Extra inputs are not permitted"}
+    ]
+
+
+async def test_named_and_positional_only_params_bind_as_before(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    client = await aiohttp_client(Tracked().make_app())
+    calls = [
+        {"jsonrpc": "2.0", "method": "plain", "params": {"a": "4", "b": "y"}, "id": 1},
+        {"jsonrpc": "2.0", "method": "plain", "params": [5], "id": 2},
+        {"jsonrpc": "2.0", "method": "plain", "params": {"a": "z"}, "id": 3},
+        {"jsonrpc": "2.0", "method": "only_positional", "params": [9, 2], "id": 4},
+        {"jsonrpc": "2.0", "method": "with_extra", "params": {"a": 1, "z": "2"}, "id": 5},
+    ]
+    status, answer = await rpc(client, calls)
+    assert status == 200
+    assert answer[0]["result"] == "4y"
+    assert answer[1]["result"] == "5x"
+    assert answer[2]["error"]["data"][0]["loc"] == ["a"]
+    assert answer[3]["result"] == 7
+    assert answer[4]["result"] == {"a": 1, "z": 2}
+
+
+async def test_observers_still_see_every_call(aiohttp_client: AiohttpClient) -> None:
+    app = Tracked().make_app()
+    seen: list[tuple[str, int | None]] = []
+    app[ROUTER_KEY].observers.append(lambda method, duration, code: seen.append((method, code)))
+    client = await aiohttp_client(app)
+    status, _ = await rpc(
+        client,
+        [
+            {"jsonrpc": "2.0", "method": "step", "params": [1], "id": 1},
+            {"jsonrpc": "2.0", "method": "nope", "id": 2},
+        ],
+    )
+    assert status == 200
+    assert sorted(seen, key=lambda item: item[0]) == [("nope", -32601), ("step", None)]
