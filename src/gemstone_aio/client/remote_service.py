@@ -15,6 +15,8 @@ import aiohttp
 
 from ..core import jsonrpc
 from ..errors import CalledServiceError
+from ..observability.logs import current_request_id
+from ..observability.tracing import current_tracer, start_span
 from ._wire import make_message, make_params, next_id
 from .batch import Batch
 from .blocking import AsyncMethodCall, LoopRunner, in_running_loop
@@ -24,6 +26,9 @@ __all__ = ["DEFAULT_TIMEOUT", "RemoteService"]
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds a call waits for its reply unless told otherwise."""
+
+REQUEST_ID_HEADER = "X-Request-Id"
+"""The header carrying the request id of the call being served to the called service."""
 
 
 class _Unset(enum.Enum):
@@ -276,7 +281,7 @@ class RemoteService:
         """
         request_id = None if notification else next_id()
         message = make_message(method, params, request_id)
-        reply = await self.post(jsonrpc.dumps(message), timeout=timeout)
+        reply = await self._post(jsonrpc.dumps(message), timeout, method)
         if notification:
             return None
         if not isinstance(reply, dict):
@@ -304,15 +309,42 @@ class RemoteService:
         """
         return Batch(self, timeout=timeout)
 
-    async def _send(self, body: bytes, seconds: float | None) -> tuple[int, bytes]:
+    async def _send(self, body: bytes, seconds: float | None, label: str) -> tuple[int, bytes]:
+        headers = self.headers
+        request_id = current_request_id()
+        tracer = current_tracer()
+        if request_id is None and tracer is None:
+            return await self._exchange(body, seconds, headers)
+        headers = dict(headers)
+        if request_id is not None and not any(
+            name.lower() == "x-request-id" for name in self.headers
+        ):
+            # Called while serving a request: the called service logs the same id.
+            headers[REQUEST_ID_HEADER] = request_id
+        if tracer is None:
+            return await self._exchange(body, seconds, headers)
+        # A CLIENT span, child of the current call's span; its W3C context travels in
+        # the request headers, so the called service's span continues this trace.
+        with start_span(
+            tracer,
+            label,
+            kind="client",
+            carrier_out=headers,
+            attributes={"rpc.system": "jsonrpc", "rpc.method": label, "url.full": self.url},
+        ):
+            return await self._exchange(body, seconds, headers)
+
+    async def _exchange(
+        self, body: bytes, seconds: float | None, headers: Mapping[str, str]
+    ) -> tuple[int, bytes]:
         session = self._get_session()
         if self.retries:
             # One deadline over every attempt and the waits between them.
             async with asyncio.timeout(seconds):
-                return await _send_with_retries(self, session, body)
+                return await _send_with_retries(self, session, body, headers)
         # The hot path: aiohttp's own deadline, no second timer.
         async with session.post(
-            self.url, data=body, headers=self.headers, timeout=_client_timeout(seconds)
+            self.url, data=body, headers=headers, timeout=_client_timeout(seconds)
         ) as response:
             return response.status, await response.read()
 
@@ -344,9 +376,12 @@ class RemoteService:
         Raises:
             GemstoneTransportError: The request failed or the reply is not JSON.
         """
+        return await self._post(body, timeout, "batch")
+
+    async def _post(self, body: bytes, timeout: float | _Unset | None, label: str) -> Any:
         seconds = self.timeout if isinstance(timeout, _Unset) else timeout
         try:
-            status, payload = await self._send(body, seconds)
+            status, payload = await self._send(body, seconds, label)
         except TimeoutError:
             raise CallTimeoutError(f"{self.url} did not answer within {seconds} s") from None
         except aiohttp.ClientConnectionError as exc:
@@ -375,13 +410,16 @@ def _client_timeout(seconds: float | None) -> aiohttp.ClientTimeout:
 
 
 async def _send_with_retries(
-    client: RemoteService, session: aiohttp.ClientSession, body: bytes
+    client: RemoteService,
+    session: aiohttp.ClientSession,
+    body: bytes,
+    headers: Mapping[str, str],
 ) -> tuple[int, bytes]:
     delay = client.retry_backoff
     for attempt in itertools.count():
         try:
             async with session.post(
-                client.url, data=body, headers=client.headers, timeout=_NO_TIMEOUT
+                client.url, data=body, headers=headers, timeout=_NO_TIMEOUT
             ) as response:
                 return response.status, await response.read()
         except aiohttp.ClientConnectorError as exc:

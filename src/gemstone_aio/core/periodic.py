@@ -22,10 +22,13 @@ import functools
 import inspect
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ServiceConfigurationError
+from ..observability.metrics import MetricsHooks
+from ..observability.tracing import start_span
 from .concurrency import BlockingPool
 
 if TYPE_CHECKING:
@@ -72,17 +75,42 @@ class PeriodicTask:
         self.skipped = 0
         self.running = False
 
-    async def run_once(self, pool: BlockingPool, logger: logging.Logger) -> None:
-        """Run the callable once; log an exception instead of raising it."""
+    async def _call(self, pool: BlockingPool) -> None:
+        if self.is_async:
+            await self.func()
+        else:
+            result = await pool.run(self.func)
+            if inspect.isawaitable(result):
+                await result
+
+    async def run_once(
+        self,
+        pool: BlockingPool,
+        logger: logging.Logger,
+        metrics: MetricsHooks | None = None,
+        tracer: Any = None,
+    ) -> None:
+        """Run the callable once; log an exception instead of raising it.
+
+        ``metrics`` hears the run's duration and outcome; with a ``tracer`` the run is
+        an INTERNAL span named ``periodic <task>`` (a trace of its own).
+        """
         self.runs += 1
         self.running = True
+        started = time.perf_counter()
+        ok = False
         try:
-            if self.is_async:
-                await self.func()
+            if tracer is None:
+                await self._call(pool)
             else:
-                result = await pool.run(self.func)
-                if inspect.isawaitable(result):
-                    await result
+                with start_span(
+                    tracer,
+                    f"periodic {self.name}",
+                    kind="internal",
+                    attributes={"gemstone.periodic.task": self.name},
+                ):
+                    await self._call(pool)
+            ok = True
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -90,14 +118,22 @@ class PeriodicTask:
             logger.exception("periodic task %s failed (it keeps running)", self.name)
         finally:
             self.running = False
+        if metrics is not None:
+            metrics.periodic_task_run(self.name, time.perf_counter() - started, ok)
 
-    async def loop(self, pool: BlockingPool, logger: logging.Logger) -> None:
+    async def loop(
+        self,
+        pool: BlockingPool,
+        logger: logging.Logger,
+        metrics: MetricsHooks | None = None,
+        tracer: Any = None,
+    ) -> None:
         """Run forever at ``interval`` (until cancelled)."""
         clock = asyncio.get_running_loop()
         next_at = clock.time() + self.interval
         while True:
             await asyncio.sleep(max(0.0, next_at - clock.time()))
-            await self.run_once(pool, logger)
+            await self.run_once(pool, logger, metrics, tracer)
             next_at += self.interval
             now = clock.time()
             if next_at <= now:
@@ -109,8 +145,9 @@ class PeriodicTask:
 class PeriodicTasks:
     """The periodic tasks of one running application."""
 
-    def __init__(self, tasks: list[PeriodicTask]) -> None:
+    def __init__(self, tasks: list[PeriodicTask], service: MicroService | None = None) -> None:
         self.tasks = tasks
+        self.service = service
         self._running: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -147,13 +184,18 @@ class PeriodicTasks:
             if inspect.isfunction(func) and id(func) in own_functions:
                 func = func.__get__(service)
             tasks.append(PeriodicTask(func, float(seconds)))
-        return cls(tasks)
+        return cls(tasks, service)
 
     def start(self, pool: BlockingPool, logger: logging.Logger) -> None:
-        """Start one asyncio task per periodic task."""
+        """Start one asyncio task per periodic task (reporting to the service's metrics)."""
+        service = self.service
+        metrics = service.metrics if service is not None else None
+        tracer = service.tracer if service is not None else None
         for task in self.tasks:
             self._running.append(
-                asyncio.create_task(task.loop(pool, logger), name=f"periodic:{task.name}")
+                asyncio.create_task(
+                    task.loop(pool, logger, metrics, tracer), name=f"periodic:{task.name}"
+                )
             )
 
     async def stop(self) -> None:

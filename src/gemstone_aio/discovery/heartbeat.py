@@ -15,12 +15,19 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
+from ..observability.metrics import MetricsHooks
 from .base import BaseDiscoveryStrategy
 
-__all__ = ["Heartbeat"]
+__all__ = ["Heartbeat", "registry_label"]
 
 _FIRST_RETRY = 0.5  # seconds before the first retry of a failed ping
 _MIN_PING_TIMEOUT = 1.0  # a ping may always take this long, even with a tiny interval
+
+
+def registry_label(strategy: BaseDiscoveryStrategy) -> str:
+    """How metrics and readiness name a strategy: its registry URL, else its repr."""
+    url = getattr(strategy, "url", None)
+    return url if isinstance(url, str) else repr(strategy)
 
 
 class Heartbeat:
@@ -51,6 +58,10 @@ class Heartbeat:
         self.announced: dict[BaseDiscoveryStrategy, str] = {}
         """The strategies a ping reached, with the URL announced (to unregister it later)."""
         self._tasks: list[asyncio.Task[None]] = []
+        self.metrics: MetricsHooks = MetricsHooks()
+        """Told of each ping's outcome (the service's ``metrics``, set when it starts)."""
+        self.reached: dict[BaseDiscoveryStrategy, bool] = {}
+        """Whether the last ping to each strategy succeeded (absent: not pinged yet)."""
 
     def start(self, serving: asyncio.Event | None = None) -> None:
         """Start one ping task per strategy; they wait for ``serving`` to be set first."""
@@ -110,6 +121,8 @@ class Heartbeat:
                 async with asyncio.timeout(ping_timeout):
                     await strategy.ping(self.name, url)
             except Exception as exc:
+                self.reached[strategy] = False
+                self.metrics.registry_ping_failed(registry_label(strategy))
                 failures += 1
                 log = self.logger.warning if failures == 1 else self.logger.debug
                 log("ping to %r failed (%d in a row), retrying: %s", strategy, failures, exc)
@@ -117,6 +130,8 @@ class Heartbeat:
                 next_at = loop.time() + retry
                 continue
             self.announced[strategy] = url
+            self.reached[strategy] = True
+            self.metrics.registry_ping_succeeded(registry_label(strategy))
             if failures:
                 self.logger.info("ping to %r works again after %d failures", strategy, failures)
                 failures = 0

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import ServiceConfigurationError
+from ..observability.health import READINESS_KEY, CheckResult
 from .base import BaseDiscoveryStrategy
 from .heartbeat import Heartbeat
 from .http_registry import HttpRegistryStrategy
@@ -126,6 +127,18 @@ class Discovery:
         await self.aclose()
 
 
+def _registry_check(discovery: Discovery) -> Callable[[], Awaitable[CheckResult]]:
+    async def registry_reached() -> CheckResult:
+        reached = discovery.heartbeat.reached
+        if any(reached.values()):
+            return CheckResult("registry", True, "reached")
+        if not reached:
+            return CheckResult("registry", False, "not pinged yet")
+        return CheckResult("registry", False, "no registry answered the last ping")
+
+    return registry_reached
+
+
 def install_discovery(
     app: web.Application,
     service: MicroService,
@@ -145,6 +158,10 @@ def install_discovery(
     async def discovery_ctx(app: web.Application) -> AsyncIterator[None]:
         discovery = service.discovery
         running.append(discovery)
+        discovery.heartbeat.metrics = service.metrics
+        readiness = app.get(READINESS_KEY)
+        if readiness is not None and discovery.strategies:
+            readiness.checks.append(_registry_check(discovery))
         discovery.heartbeat.start(serving)
         try:
             yield

@@ -190,6 +190,14 @@ class BaseEventTransport(ABC):
         """Forget all runtime state (connections, subscriptions); used by :meth:`clone`."""
         self.service_name = None
 
+    def readiness(self) -> tuple[bool, str | None]:
+        """Whether the transport can carry events now, with a short public note.
+
+        ``GET /ready`` fails while this answers false. The default is always ready;
+        transports talking to a broker answer whether they are connected to it.
+        """
+        return True, None
+
     @abstractmethod
     async def connect(self, service_name: str) -> None:
         """Open the transport for ``service_name``.

@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import json
 import logging
+import time
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from ..core.module import Module
 from ..errors import ServiceConfigurationError
+from ..observability.metrics import MetricsHooks
+from ..observability.tracing import start_span
 from .base import BaseEventTransport, Delivery
 
 if typing.TYPE_CHECKING:
@@ -94,7 +97,12 @@ def bind_event_handlers(service: MicroService) -> dict[str, list[BoundHandler]]:
 
 
 class EventDispatcher:
-    """Handles the deliveries of one event coming from one transport."""
+    """Handles the deliveries of one event coming from one transport.
+
+    Each delivery reports to ``metrics`` one ``event_handled`` outcome per attempt
+    (``ok``, ``retried`` or ``dead_lettered``, with the attempt's duration) and, with a
+    ``tracer``, runs in a CONSUMER span continuing the trace of the message headers.
+    """
 
     def __init__(
         self,
@@ -103,15 +111,37 @@ class EventDispatcher:
         transport: BaseEventTransport,
         run_blocking: RunBlocking,
         logger: logging.Logger,
+        *,
+        metrics: MetricsHooks | None = None,
+        tracer: Any = None,
     ) -> None:
         self.event_name = event_name
         self.handlers = handlers
         self.transport = transport
         self.run_blocking = run_blocking
         self.logger = logger
+        self.metrics = metrics if metrics is not None else MetricsHooks()
+        self.tracer = tracer
 
     async def __call__(self, delivery: Delivery) -> None:
         """Handle ``delivery`` and settle it (ack or dead-letter)."""
+        if self.tracer is None:
+            await self._handle(delivery)
+            return
+        with start_span(
+            self.tracer,
+            f"{self.event_name} process",
+            kind="consumer",
+            carrier_in=delivery.headers,
+            attributes={
+                "messaging.operation": "process",
+                "messaging.destination.name": self.event_name,
+                "gemstone.event.broadcast": delivery.broadcast,
+            },
+        ):
+            await self._handle(delivery)
+
+    async def _handle(self, delivery: Delivery) -> None:
         name = self.event_name
         try:
             raw = delivery.body.decode("utf-8")
@@ -120,6 +150,7 @@ class EventDispatcher:
             reason = f"undecodable body (not UTF-8 JSON): {exc}"
             self.logger.error("event %r dead-lettered: %s", name, reason)
             await delivery.dead_letter(reason, 0)
+            self.metrics.event_handled(name, "dead_lettered")
             return
         calls: list[tuple[BoundHandler, Any]] = []
         for index, handler in enumerate(self.handlers):
@@ -132,6 +163,7 @@ class EventDispatcher:
                 reason = f"invalid body for {handler.label}: {exc}"
                 self.logger.error("event %r dead-lettered: %s", name, reason)
                 await delivery.dead_letter(reason, 0)
+                self.metrics.event_handled(name, "dead_lettered")
                 return
             calls.append((handler, value))
         attempt = 0
@@ -139,6 +171,7 @@ class EventDispatcher:
             attempt += 1
             failed: list[tuple[BoundHandler, Any]] = []
             error: BaseException | None = None
+            started = time.perf_counter()
             for handler, value in calls:
                 try:
                     if handler.is_async:
@@ -156,13 +189,17 @@ class EventDispatcher:
                     )
                     failed.append((handler, value))
                     error = exc
+            duration = time.perf_counter() - started
             if not failed:
                 await delivery.ack()
+                self.metrics.event_handled(name, "ok", duration)
                 return
             if attempt >= self.transport.max_attempts:
                 reason = f"{failed[-1][0].label} failed {attempt} times; last error: {error!r}"
                 self.logger.error("event %r dead-lettered: %s", name, reason)
                 await delivery.dead_letter(reason, attempt)
+                self.metrics.event_handled(name, "dead_lettered", duration)
                 return
+            self.metrics.event_handled(name, "retried", duration)
             await asyncio.sleep(self.transport.retry_backoff(attempt))
             calls = failed

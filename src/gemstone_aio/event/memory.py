@@ -230,6 +230,9 @@ class InMemoryEventTransport(BaseEventTransport):
         self._inflight: set[asyncio.Task[None]] = set()
         self._inboxes: list[tuple[str, _Inbox]] = []
 
+    def readiness(self) -> tuple[bool, str | None]:  # noqa: D102
+        return True, "in memory"
+
     async def connect(self, service_name: str) -> None:  # noqa: D102
         self.service_name = service_name
 

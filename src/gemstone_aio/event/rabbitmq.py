@@ -194,6 +194,14 @@ class RabbitMqEventTransport(BaseEventTransport):
         conn = self._connection
         return conn is not None and not conn.is_closed and self._ready is not None
 
+    def readiness(self) -> tuple[bool, str | None]:  # noqa: D102
+        conn = self._connection
+        if self._ready is None:
+            return False, "not started"
+        if conn is None or conn.is_closed or not conn.connected.is_set():
+            return False, f"not connected to {self._safe_url()}"
+        return True, f"connected to {self._safe_url()}"
+
     # -- connection --------------------------------------------------------------------
 
     async def connect(self, service_name: str) -> None:  # noqa: D102

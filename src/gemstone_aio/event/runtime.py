@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EventPublishError, ServiceConfigurationError
+from ..observability.health import CheckResult, ReadinessState
+from ..observability.tracing import start_span
 from .base import BaseEventTransport, OutgoingEvent, Subscription
 from .dispatch import EventDispatcher, RunBlocking, bind_event_handlers
 from .memory import InMemoryEventTransport
@@ -95,6 +98,7 @@ class EventRuntime:
                 await transport.connect(self.service.name or "")
                 opened.append(transport)
             self.service._event_runtime = self
+            self._register_checks(app)
             yield
             await self.drain()
         finally:
@@ -113,7 +117,13 @@ class EventRuntime:
                     Subscription(
                         name,
                         EventDispatcher(
-                            name, handlers, transport, self.run_blocking, self.service.logger
+                            name,
+                            handlers,
+                            transport,
+                            self.run_blocking,
+                            self.service.logger,
+                            metrics=self.service.metrics,
+                            tracer=self.service.tracer,
                         ),
                         concurrency,
                     )
@@ -126,13 +136,50 @@ class EventRuntime:
             for transport in started:
                 await transport.stop_consuming(self.service.shutdown_grace_period)
 
+    def _register_checks(self, app: web.Application) -> None:
+        """Add one readiness check per transport (``/ready`` fails while one is down)."""
+        from ..observability.health import READINESS_KEY
+
+        readiness: ReadinessState | None = app.get(READINESS_KEY)
+        if readiness is None:
+            return
+        for transport in self.transports:
+            readiness.checks.append(_transport_check(transport))
+
     # -- publishing --------------------------------------------------------------------
 
-    async def _publish(self, event: OutgoingEvent) -> None:
+    async def _send(self, event: OutgoingEvent) -> None:
         if len(self.transports) == 1:
             await self.transports[0].publish(event)
         else:
             await asyncio.gather(*(t.publish(event) for t in self.transports))
+
+    async def _publish(self, event: OutgoingEvent) -> None:
+        metrics = self.service.metrics
+        tracer = self.service.tracer
+        try:
+            if tracer is None:
+                await self._send(event)
+            else:
+                # A PRODUCER span, child of the emitting call's span; its W3C context
+                # travels in the message headers to the consumers.
+                headers = dict(event.headers)
+                with start_span(
+                    tracer,
+                    f"{event.name} publish",
+                    kind="producer",
+                    carrier_out=headers,
+                    attributes={
+                        "messaging.operation": "publish",
+                        "messaging.destination.name": event.name,
+                        "gemstone.event.broadcast": event.broadcast,
+                    },
+                ):
+                    await self._send(dataclasses.replace(event, headers=headers))
+        except Exception:
+            metrics.event_publish_failed(event.name)
+            raise
+        metrics.event_published(event.name)
 
     def submit(self, event: OutgoingEvent) -> PublishResult:
         """Publish ``event`` on every transport, from the loop or from any thread."""
@@ -185,6 +232,16 @@ class EventRuntime:
             if not waiting:
                 return
             await asyncio.gather(*waiting, return_exceptions=True)
+
+
+def _transport_check(transport: BaseEventTransport) -> Any:
+    label = type(transport).__name__
+
+    async def transport_connected() -> CheckResult:
+        ok, detail = transport.readiness()
+        return CheckResult(f"events: {label}", ok, detail)
+
+    return transport_connected
 
 
 def emit(service: MicroService, name: str, body: Any, *, broadcast: bool) -> PublishResult:

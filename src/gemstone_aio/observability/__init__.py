@@ -17,7 +17,7 @@ from .logs import (
 )
 from .metrics import EVENT_OUTCOMES, MetricsHooks, metrics_available
 from .statistics import STATISTICS_METHOD, CallStatistics
-from .tracing import extract_context, inject_context, start_span, tracing_available
+from .tracing import current_tracer, extract_context, inject_context, start_span, tracing_available
 from .wiring import METRICS_KEY, install_observability
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "add_readiness_check",
     "configure_logging",
     "current_request_id",
+    "current_tracer",
     "extract_context",
     "inject_context",
     "install_observability",

@@ -14,6 +14,7 @@ from .._version import __version__
 from ..core import jsonrpc
 from ..core.handlers import current_handler
 from ..errors import GemstoneError, JsonRpcError
+from .tracing import tracer_var
 
 __all__ = ["ServerSpans", "extract", "get_tracer", "inject", "start_span"]
 
@@ -84,12 +85,16 @@ def start_span(
     except KeyError:
         raise ValueError(f"unknown span kind {kind!r}; expected one of {sorted(_KINDS)}") from None
     parent = extract(carrier_in) if carrier_in is not None else None
-    with tracer.start_as_current_span(
-        name, context=parent, kind=span_kind, attributes=dict(attributes or {})
-    ) as span:
-        if carrier_out is not None:
-            inject(carrier_out)
-        yield span
+    token = tracer_var.set(tracer)
+    try:
+        with tracer.start_as_current_span(
+            name, context=parent, kind=span_kind, attributes=dict(attributes or {})
+        ) as span:
+            if carrier_out is not None:
+                inject(carrier_out)
+            yield span
+    finally:
+        tracer_var.reset(token)
 
 
 class ServerSpans:
@@ -128,6 +133,7 @@ class ServerSpans:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
+            token = tracer_var.set(self._tracer)
             try:
                 return await call
             except JsonRpcError as exc:
@@ -135,3 +141,5 @@ class ServerSpans:
                 span.set_attribute("rpc.jsonrpc.error_message", exc.message)
                 span.set_status(trace.Status(trace.StatusCode.ERROR, exc.message))
                 raise
+            finally:
+                tracer_var.reset(token)

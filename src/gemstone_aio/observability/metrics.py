@@ -26,7 +26,8 @@ EVENT_OUTCOMES: Final = frozenset({"ok", "failed", "retried", "dead_lettered"})
 """The outcomes :meth:`MetricsHooks.event_handled` accepts.
 
 - ``ok``: the handler succeeded (the message was acknowledged).
-- ``failed``: the handler raised and the message is dropped (broadcast events).
+- ``failed``: the handler raised and the message is dropped (for transports that drop
+  failed messages; the built-in ones dead-letter them instead).
 - ``retried``: the handler raised and the message will be delivered again.
 - ``dead_lettered``: the handler raised for the last allowed time; the message went to
   the dead-letter queue.

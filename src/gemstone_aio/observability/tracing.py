@@ -32,6 +32,7 @@ checks::
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib.util
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
@@ -39,6 +40,7 @@ from typing import Any
 from ..errors import ServiceConfigurationError
 
 __all__ = [
+    "current_tracer",
     "extract_context",
     "inject_context",
     "make_tracer",
@@ -46,6 +48,21 @@ __all__ = [
     "tracing_available",
     "tracing_enabled",
 ]
+
+
+tracer_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "gemstone_aio_tracer", default=None
+)
+"""The tracer of the span being run by the framework (``None`` outside a traced span)."""
+
+
+def current_tracer() -> Any:
+    """Return the tracer of the framework span that is current, or ``None``.
+
+    Inside a traced JSON-RPC call, event handler or periodic run this is the service's
+    tracer, so code that has no service at hand (the client) can open child spans.
+    """
+    return tracer_var.get()
 
 
 def tracing_available() -> bool:
