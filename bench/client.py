@@ -41,7 +41,7 @@ def serve(port: int) -> None:
     service = BenchService()
     service.port = port
     service.refresh_accessible_at()
-    service.start()
+    service.start(argv=[])  # the bench script's own options are not configuration
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
