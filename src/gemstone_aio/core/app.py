@@ -32,7 +32,8 @@ from ..auth.access import authenticate, log_access_setup
 from ..discovery.lifecycle import install_discovery
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from ..event.runtime import EventRuntime
-from ..observability.wiring import install_observability
+from ..observability.logs import request_id_var, sanitize_request_id
+from ..observability.wiring import ENDPOINT_REQUEST_ID_KEY, install_observability
 from ..selfdescription import install as install_self_description
 from . import jsonrpc
 from .concurrency import BlockingPool
@@ -135,17 +136,25 @@ async def _endpoint(request: web.Request) -> web.StreamResponse:
     except web.HTTPRequestEntityTooLarge:
         limit = app[SERVICE_KEY].max_request_body_size
         return _error_body(RequestTooLarge(data=f"the body exceeds {limit} bytes"), 413)
+    id_header = app.get(ENDPOINT_REQUEST_ID_KEY, "")
+    if id_header:
+        request_id = sanitize_request_id(request.headers.get(id_header))
+        id_token = request_id_var.set(request_id)
     handler = RequestHandler(request, app[SERVICE_KEY])
     token = handler.activate()
     try:
         answer = await app[ROUTER_KEY].handle(body, _HttpCallContext(handler))
     finally:
         handler.deactivate(token)
+        if id_header:
+            request_id_var.reset(id_token)
     if answer is None:
         response = web.Response(status=204)
     else:
         response = web.Response(body=answer, content_type="application/json")
     handler.apply_to(response)
+    if id_header:
+        response.headers[id_header] = request_id
     return response
 
 

@@ -19,10 +19,16 @@ if TYPE_CHECKING:
     from ..core.microservice import MicroService
     from ..core.router import Router
 
-__all__ = ["METRICS_KEY", "install_observability"]
+__all__ = ["ENDPOINT_REQUEST_ID_KEY", "METRICS_KEY", "install_observability"]
 
 METRICS_KEY = web.AppKey("gemstone_aio.metrics", MetricsHooks)
 """The metrics hooks of the application (the same object as ``service.metrics``)."""
+
+ENDPOINT_REQUEST_ID_KEY = web.AppKey("gemstone_aio.endpoint_request_id", str)
+"""The request-id header the JSON-RPC endpoint handles itself ("" when a middleware or
+nobody does). Any aiohttp middleware costs every request its fast path (about a tenth of
+the throughput of a trivial call, measured with ``bench/rpc_throughput.py``), so without
+metrics the endpoint stamps its own calls and a response hook labels the rest."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -57,6 +63,15 @@ def _middleware(header: str | None, endpoint: str, metrics: MetricsHooks) -> Any
         return response
 
     return observe
+
+
+def _label_response(header: str) -> Any:
+    async def label(request: web.Request, response: web.StreamResponse) -> None:
+        # The endpoint set its own; every other answer (probes, 404, 405, ...) gets one here.
+        if header not in response.headers:
+            response.headers[header] = sanitize_request_id(request.headers.get(header))
+
+    return label
 
 
 def _metrics_handler(metrics: Any) -> Handler:
@@ -136,5 +151,9 @@ def install_observability(
         router.call_wrappers.append(ServerSpans(tracer, service.name or "", router.methods))
     service.tracer = tracer
 
-    if service.request_id_header or metrics.enabled:
+    app[ENDPOINT_REQUEST_ID_KEY] = ""
+    if metrics.enabled:
         app.middlewares.append(_middleware(service.request_id_header, service.endpoint, metrics))
+    elif service.request_id_header:
+        app[ENDPOINT_REQUEST_ID_KEY] = service.request_id_header
+        app.on_response_prepare.append(_label_response(service.request_id_header))
