@@ -7,11 +7,10 @@ answering afterwards.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import http.client
 import json
-import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -20,46 +19,22 @@ from hypothesis import strategies as st
 
 from gemstone_aio.testing import serving
 from tests.fixtures.services import Calculator
+from tests.fixtures.threaded import ThreadedServer
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
-class _Running:
-    def __init__(self) -> None:
-        self.port = 0
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        async with serving(Calculator()) as service:
-            self.port = service.port
-            self._ready.set()
-            await self._stop.wait()
-
-    def __enter__(self) -> _Running:
-        self._thread.start()
-        assert self._ready.wait(20)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None
-        assert self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(20)
+@contextlib.asynccontextmanager
+async def _calculator() -> AsyncIterator[int]:
+    async with serving(Calculator()) as service:
+        yield service.port
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[_Running]:
-    with _Running() as running:
+def server() -> Iterator[ThreadedServer]:
+    with ThreadedServer(_calculator) as running:
         yield running
 
 
@@ -145,21 +120,21 @@ request_shapes = st.fixed_dictionaries(
 
 @FUZZ
 @given(body=st.binary(max_size=300))
-def test_arbitrary_bytes(server: _Running, body: bytes) -> None:
+def test_arbitrary_bytes(server: ThreadedServer, body: bytes) -> None:
     """Any bytes get a valid JSON-RPC answer, never a 500."""
     assert_valid_answer(*post(server.port, body))
 
 
 @FUZZ
 @given(value=json_values)
-def test_arbitrary_json(server: _Running, value: Any) -> None:
+def test_arbitrary_json(server: ThreadedServer, value: Any) -> None:
     """Any JSON document gets a valid JSON-RPC answer."""
     assert_valid_answer(*post(server.port, json.dumps(value).encode()))
 
 
 @FUZZ
 @given(request=request_shapes)
-def test_arbitrary_request_shapes(server: _Running, request: dict[str, Any]) -> None:
+def test_arbitrary_request_shapes(server: ThreadedServer, request: dict[str, Any]) -> None:
     """Request-like objects with any members get a valid answer (or none for notifications)."""
     status, body = post(server.port, json.dumps(request).encode())
     assert_valid_answer(status, body)
@@ -173,11 +148,11 @@ def test_arbitrary_request_shapes(server: _Running, request: dict[str, Any]) -> 
 
 @FUZZ
 @given(batch=st.lists(request_shapes | json_values, min_size=1, max_size=8))
-def test_arbitrary_batches(server: _Running, batch: list[Any]) -> None:
+def test_arbitrary_batches(server: ThreadedServer, batch: list[Any]) -> None:
     """Batches of anything get one answer per non-notification element, in a valid shape."""
     assert_valid_answer(*post(server.port, json.dumps(batch).encode()))
 
 
-def test_service_still_answers_after_fuzzing(server: _Running) -> None:
+def test_service_still_answers_after_fuzzing(server: ThreadedServer) -> None:
     """After all of the above the service is alive and correct."""
     assert_still_serving(server.port)

@@ -8,10 +8,9 @@ anything else.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
-import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 
 from gemstone_aio import CalledServiceError, GemstoneError, RemoteService
 from gemstone_aio.errors import GemstoneTransportError
+from tests.fixtures.threaded import ThreadedServer
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -28,49 +28,35 @@ FUZZ = settings(
 
 
 class _Replier:
-    """An aiohttp server in a thread that answers every POST with ``self.reply``."""
+    """An aiohttp app that answers every POST with ``self.reply``."""
 
     def __init__(self) -> None:
         self.reply: tuple[int, bytes] = (200, b"{}")
         self.port = 0
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
     async def _handle(self, request: web.Request) -> web.Response:
         await request.read()
         status, body = self.reply
         return web.Response(status=status, body=body, content_type="application/json")
 
-    async def _main(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+    @contextlib.asynccontextmanager
+    async def serve(self) -> AsyncIterator[int]:
         app = web.Application()
         app.router.add_post("/api", self._handle)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(runner.addresses[0][1])
-        self._ready.set()
-        await self._stop.wait()
-        await runner.cleanup()
-
-    def __enter__(self) -> _Replier:
-        self._thread.start()
-        assert self._ready.wait(20)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None
-        assert self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(20)
+        try:
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            yield int(runner.addresses[0][1])
+        finally:
+            await runner.cleanup()
 
 
 @pytest.fixture(scope="module")
 def replier() -> Iterator[_Replier]:
-    with _Replier() as server:
+    server = _Replier()
+    with ThreadedServer(server.serve) as running:
+        server.port = running.port
         yield server
 
 

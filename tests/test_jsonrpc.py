@@ -209,13 +209,3 @@ def test_null_result_is_kept() -> None:
         "result": None,
         "id": 1,
     }
-
-
-def test_encode_response_replaces_unserialisable_results() -> None:
-    """A result with no JSON form becomes an internal error rather than a broken reply."""
-    body = jsonrpc.encode_response(jsonrpc.success_response(4, object()))
-    assert json.loads(body) == {
-        "jsonrpc": "2.0",
-        "error": {"code": -32603, "message": "Internal error"},
-        "id": 4,
-    }

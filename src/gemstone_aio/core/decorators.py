@@ -225,7 +225,7 @@ def private_api_method(func: F) -> F:
     spec = get_method_spec(func)
     if spec is None:
         return exposed_method(private=True)(func)
-    setattr(func, METHOD_ATTR, _replace(spec, private=True))
+    setattr(func, METHOD_ATTR, dataclasses.replace(spec, private=True))
     return func
 
 
@@ -239,7 +239,7 @@ def requires_handler_reference(func: F) -> F:
     if spec is None:
         # Applied before the exposing decorator: remember the flag for it.
         return exposed_method(requires_handler_reference=True)(func)
-    setattr(func, METHOD_ATTR, _replace(spec, requires_handler_reference=True))
+    setattr(func, METHOD_ATTR, dataclasses.replace(spec, requires_handler_reference=True))
     return func
 
 
@@ -250,7 +250,3 @@ def async_method(func: F) -> F:
     """
     _deprecated("async_method", "'async def'")
     return func
-
-
-def _replace(spec: MethodSpec, **changes: Any) -> MethodSpec:
-    return dataclasses.replace(spec, **changes)

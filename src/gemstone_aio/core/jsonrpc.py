@@ -18,7 +18,7 @@ from typing import Any, Final, TypeAlias
 
 import pydantic_core
 
-from ..errors import InternalError, InvalidRequest, JsonRpcError, ParseError, RequestTooLarge
+from ..errors import InvalidRequest, JsonRpcError, ParseError, RequestTooLarge
 
 __all__ = [
     "Id",
@@ -197,18 +197,3 @@ def success_response(id: Id, result: Any) -> dict[str, Any]:
 def error_response(id: Id, error: JsonRpcError) -> dict[str, Any]:
     """Build the response object for a failed call."""
     return {"jsonrpc": "2.0", "error": error.to_error_object(), "id": id}
-
-
-def encode_response(response: dict[str, Any] | list[dict[str, Any]]) -> bytes:
-    """Serialise a response or a batch of responses.
-
-    A result that cannot be serialised is replaced by an internal error, so the caller
-    always gets a valid JSON-RPC reply. (Whoever builds responses should already have
-    serialised results one by one to log the failure with its method.)
-    """
-    try:
-        return dumps(response)
-    except pydantic_core.PydanticSerializationError:
-        if isinstance(response, list):
-            return b"[" + b",".join(encode_response(item) for item in response) + b"]"
-        return dumps(error_response(response.get("id"), InternalError()))
