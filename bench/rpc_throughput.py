@@ -30,20 +30,27 @@ def main() -> None:
         for kind in ("bare", "gemstone")
     ]
     results: dict[str, list[float]] = {s.name: [] for s in servers}
+    cpu: dict[str, list[float]] = {s.name: [] for s in servers}
     try:
         for server in servers:
             wrk(server.url, BODY, seconds=1, connections=args.connections)
         for _ in range(args.rounds):
             for server in servers:
-                results[server.name].append(
-                    wrk(server.url, BODY, seconds=args.seconds, connections=args.connections).rps
-                )
+                before = server.cpu_seconds()
+                run = wrk(server.url, BODY, seconds=args.seconds, connections=args.connections)
+                results[server.name].append(run.rps)
+                cpu[server.name].append((server.cpu_seconds() - before) / run.requests * 1e6)
     finally:
         for server in servers:
             server.stop()
     bare, ours = statistics.median(results["bare"]), statistics.median(results["gemstone"])
     print(
         f"bare aiohttp: {bare:.0f} req/s; gemstone-aio: {ours:.0f} req/s; ratio {ours / bare:.2f}"
+    )
+    bare_cpu, our_cpu = statistics.median(cpu["bare"]), statistics.median(cpu["gemstone"])
+    print(
+        f"server CPU per request: bare {bare_cpu:.1f} µs; gemstone-aio {our_cpu:.1f} µs; "
+        f"ratio {bare_cpu / our_cpu:.2f}"
     )
 
 

@@ -38,7 +38,7 @@ from ..selfdescription import install as install_self_description
 from . import jsonrpc
 from .concurrency import BlockingPool
 from .cors import install_cors
-from .handlers import RequestHandler
+from .handlers import RequestHandler, activate_source
 from .microservice import MicroService
 from .periodic import PeriodicTasks, periodic_tasks_ctx
 from .router import MethodEntry, Router
@@ -81,15 +81,27 @@ async def maybe_await(value: Any) -> Any:
 
 
 class _HttpCallContext:
-    """The router's view of one HTTP request: authentication once, the handler object."""
+    """The router's view of one HTTP request: authentication once, the handler object.
 
-    __slots__ = ("_authenticated", "_lock", "handler")
+    The handler object is built on first use: most calls never ask for it.
+    """
 
-    def __init__(self, handler: RequestHandler) -> None:
-        self.handler = handler
+    __slots__ = ("_authenticated", "_handler", "_lock", "request", "service")
+
+    def __init__(self, request: web.Request, service: MicroService) -> None:
+        self.request = request
+        self.service = service
+        self._handler: RequestHandler | None = None
         self._authenticated: bool | None = None
         self._lock: asyncio.Lock | None = None  # created on first use: most requests never ask
-        handler.authenticator = self.is_authenticated
+
+    @property
+    def handler(self) -> RequestHandler:
+        handler = self._handler
+        if handler is None:
+            handler = self._handler = RequestHandler(self.request, self.service)
+            handler.authenticator = self.is_authenticated
+        return handler
 
     async def is_authenticated(self) -> bool:
         # One HTTP request authenticates once, however many batch elements ask, even
@@ -101,7 +113,7 @@ class _HttpCallContext:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._authenticated is None:
-                identity = await authenticate(self.handler.microservice, self.handler.request)
+                identity = await authenticate(self.service, self.request)
                 self.handler.identity = identity
                 self._authenticated = bool(identity)
         return self._authenticated
@@ -118,44 +130,50 @@ def _error_body(error: JsonRpcError, status: int) -> web.Response:
     )
 
 
-async def _endpoint(request: web.Request) -> web.StreamResponse:
-    app = request.app
-    # The exact header most clients send needs no parsing.
-    if (
-        request.headers.get("Content-Type") != "application/json"
-        and request.content_type.lower() != "application/json"
-    ):
-        return _error_body(
-            InvalidRequest(
-                data=f"Content-Type must be application/json, got {request.content_type!r}"
-            ),
-            415,
-        )
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = app[SERVICE_KEY].max_request_body_size
-        return _error_body(RequestTooLarge(data=f"the body exceeds {limit} bytes"), 413)
-    id_header = app.get(ENDPOINT_REQUEST_ID_KEY, "")
-    if id_header:
-        request_id = sanitize_request_id(request.headers.get(id_header))
-        id_token = request_id_var.set(request_id)
-    handler = RequestHandler(request, app[SERVICE_KEY])
-    token = handler.activate()
-    try:
-        answer = await app[ROUTER_KEY].handle(body, _HttpCallContext(handler))
-    finally:
-        handler.deactivate(token)
+def _make_endpoint(
+    app: web.Application, service: MicroService, router: Router
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    # A closure over what every request needs, rather than lookups in ``request.app``.
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        # The exact header most clients send needs no parsing.
+        if (
+            request.headers.get("Content-Type") != "application/json"
+            and request.content_type.lower() != "application/json"
+        ):
+            return _error_body(
+                InvalidRequest(
+                    data=f"Content-Type must be application/json, got {request.content_type!r}"
+                ),
+                415,
+            )
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            limit = service.max_request_body_size
+            return _error_body(RequestTooLarge(data=f"the body exceeds {limit} bytes"), 413)
+        id_header = app.get(ENDPOINT_REQUEST_ID_KEY, "")
         if id_header:
-            request_id_var.reset(id_token)
-    if answer is None:
-        response = web.Response(status=204)
-    else:
-        response = web.Response(body=answer, content_type="application/json")
-    handler.apply_to(response)
-    if id_header:
-        response.headers[id_header] = request_id
-    return response
+            request_id = sanitize_request_id(request.headers.get(id_header))
+            id_token = request_id_var.set(request_id)
+        call = _HttpCallContext(request, service)
+        token = activate_source(call)
+        try:
+            answer = await router.handle(body, call)
+        finally:
+            RequestHandler.deactivate(token)
+            if id_header:
+                request_id_var.reset(id_token)
+        if answer is None:
+            response = web.Response(status=204)
+        else:
+            response = web.Response(body=answer, content_type="application/json")
+        if call._handler is not None:
+            call._handler.apply_to(response)
+        if id_header:
+            response.headers[id_header] = request_id
+        return response
+
+    return endpoint
 
 
 def build_router(service: MicroService, pool: BlockingPool) -> Router:
@@ -209,7 +227,7 @@ def make_app(service: MicroService) -> web.Application:
     app[ROUTER_KEY] = build_router(service, pool)
     log_access_setup(service, [n for n, e in app[ROUTER_KEY].methods.items() if e.spec.private])
     app[SERVING_KEY] = asyncio.Event()
-    app.router.add_post(service.endpoint, _endpoint)
+    app.router.add_post(service.endpoint, _make_endpoint(app, service, app[ROUTER_KEY]))
     install_cors(app, service.endpoint, service.cors_origins)
     # rpc.discover, get_service_specs, GET {endpoint}/openrpc.json and {endpoint}/docs.
     install_self_description(app, service, app[ROUTER_KEY])

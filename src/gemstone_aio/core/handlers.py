@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -24,9 +24,32 @@ from ..errors import GemstoneError
 if TYPE_CHECKING:
     from .microservice import MicroService
 
-__all__ = ["GemstoneCustomHandler", "RequestHandler", "current_handler"]
+__all__ = [
+    "GemstoneCustomHandler",
+    "HandlerSource",
+    "RequestHandler",
+    "activate_source",
+    "current_handler",
+]
 
-_current: contextvars.ContextVar[RequestHandler] = contextvars.ContextVar("gemstone_aio_handler")
+
+class HandlerSource(Protocol):
+    """Whatever :func:`current_handler` reads the handler from (one per HTTP request)."""
+
+    @property
+    def handler(self) -> RequestHandler:
+        """The request's handler object (built on first use by the framework's source)."""
+        ...
+
+
+_current: contextvars.ContextVar[HandlerSource] = contextvars.ContextVar("gemstone_aio_handler")
+
+
+class _Given:
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: RequestHandler) -> None:
+        self.handler = handler
 
 
 class RequestHandler:
@@ -114,14 +137,23 @@ class RequestHandler:
         for name, options in self._deleted_cookies:
             response.del_cookie(name, **options)
 
-    def activate(self) -> contextvars.Token[RequestHandler]:
-        """Make this the handler :func:`current_handler` returns (the framework does this)."""
-        return _current.set(self)
+    def activate(self) -> contextvars.Token[HandlerSource]:
+        """Make this the handler :func:`current_handler` returns.
+
+        The framework's endpoint does not call it: it activates a source that builds
+        the handler only when something asks for it (see :func:`activate_source`).
+        """
+        return _current.set(_Given(self))
 
     @staticmethod
-    def deactivate(token: contextvars.Token[RequestHandler]) -> None:
+    def deactivate(token: contextvars.Token[HandlerSource]) -> None:
         """Undo :meth:`activate`."""
         _current.reset(token)
+
+
+def activate_source(source: HandlerSource) -> contextvars.Token[HandlerSource]:
+    """Make ``source.handler`` what :func:`current_handler` returns; undo with ``deactivate``."""
+    return _current.set(source)
 
 
 def current_handler() -> RequestHandler:
@@ -131,7 +163,7 @@ def current_handler() -> RequestHandler:
         GemstoneError: Called outside a JSON-RPC call.
     """
     try:
-        return _current.get()
+        return _current.get().handler
     except LookupError:
         raise GemstoneError("current_handler() was called outside a JSON-RPC call") from None
 

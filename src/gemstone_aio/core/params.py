@@ -9,11 +9,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NotRequired, cast
 
 import pydantic
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from ..errors import InvalidParams, ServiceConfigurationError
 
@@ -43,6 +44,7 @@ class ParamsBinder:
     """
 
     __slots__ = (
+        "_kwargs_validator",
         "_named",
         "_positional",
         "_validate",
@@ -132,6 +134,16 @@ class ParamsBinder:
             if all(s.kind in (_P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY) for s in slots)
             else None
         )
+        # For those named-parameters-only signatures, a second validator over a TypedDict
+        # of the same annotations returns the keyword arguments themselves: no model
+        # instance, no renaming, about a third of the cost. Parameters with a default are
+        # optional keys, so an omitted one takes the function's own default. The model
+        # stays the reference (JSON Schema, the other signatures).
+        self._kwargs_validator: Callable[[Any], dict[str, Any]] | None = (
+            _kwargs_validator(model_name, parameters)
+            if self._named is not None and self.model.__pydantic_complete__
+            else None
+        )
 
     @property
     def positional_names(self) -> tuple[str, ...]:
@@ -148,6 +160,8 @@ class ParamsBinder:
         if pairs is not None and isinstance(params, dict):
             # The usual case, with nothing to rearrange: validate the params as they are.
             try:
+                if self._kwargs_validator is not None:
+                    return [], self._kwargs_validator(params)
                 values = self._validate(params).__dict__
             except pydantic.ValidationError as exc:
                 # A "*name" key cannot be a field here, so it is among the errors; it is
@@ -171,6 +185,11 @@ class ParamsBinder:
                     ]
                 )
             data = dict(zip(self._positional, params, strict=False))
+            if self._kwargs_validator is not None:
+                try:
+                    return [], self._kwargs_validator(data)
+                except pydantic.ValidationError as exc:
+                    raise _invalid(exc) from None
             if self._var_pos is not None:
                 data[f"*{self._var_pos.name}"] = params[count:]
         else:
@@ -202,6 +221,28 @@ class ParamsBinder:
             else:
                 kwargs[slot.name] = value
         return args, kwargs
+
+
+def _kwargs_validator(
+    name: str, parameters: list[inspect.Parameter]
+) -> Callable[[Any], dict[str, Any]] | None:
+    """Return a validator turning params by name into keyword arguments, or None.
+
+    ``None`` when pydantic cannot build it here; the model then does the work.
+    """
+    items: dict[str, Any] = {}
+    for param in parameters:
+        annotation = Any if param.annotation is _P.empty else param.annotation
+        items[param.name] = annotation if param.default is _P.empty else NotRequired[annotation]
+    try:
+        typed_dict: Any = cast(Any, TypedDict)(name, items)
+        typed_dict.__pydantic_config__ = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+        validator = pydantic.TypeAdapter(typed_dict).validator
+    except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, TypeError):
+        return None
+    if not isinstance(validator, pydantic_core.SchemaValidator):
+        return None  # not complete (a forward reference pydantic could not resolve yet)
+    return validator.validate_python
 
 
 def _refuse_starred(params: dict[str, Any]) -> None:
