@@ -1,10 +1,19 @@
 """Events/s: gemstone-aio over RabbitMQ against raw aio-pika, and the in-memory transport.
 
-Workload, identical for both RabbitMQ sides: ``--events`` one-of-N messages (persistent,
-durable queue) published by ``--window`` concurrent publishers, each awaiting the
-publisher confirm of its message before sending the next; one consumer with prefetch
-``--prefetch`` decodes the JSON body and acks. The clock runs from the first publish to
-the last ack. Publisher and consumer share one process and event loop, each with its own connection.
+Workload, identical for both RabbitMQ sides, once for each kind of event:
+
+- ``broadcast=False``: ``--events`` persistent messages through the durable queue
+  ``gemstone.tasks.E``;
+- ``broadcast=True``: the same number of transient messages through the fanout exchange
+  ``gemstone.broadcast.E`` into the subscriber's own exclusive queue;
+
+published by ``--window`` concurrent publishers, each awaiting the publisher confirm of
+its message before sending the next; one consumer with prefetch ``--prefetch`` decodes
+the JSON body and acks. The raw side sends the message gemstone-aio sends (the same
+properties and headers, as documented in ``docs/events.md``). The clock runs from the
+first publish to the last ack. Publisher and consumer share one process and event loop,
+each with its own connection. Metrics are off on the gemstone-aio side, as in a default
+install (prometheus-client is the ``metrics`` extra).
 
 Runs alternate between gemstone-aio and raw aio-pika and the medians are compared,
 because these machines are shared and noisy. Without ``--url`` a private RabbitMQ node
@@ -19,6 +28,7 @@ import argparse
 import asyncio
 import json
 import logging
+import random
 import shutil
 import statistics
 import sys
@@ -47,7 +57,9 @@ async def publish_all(emit: Any, events: int, window: int) -> None:
     await asyncio.gather(*(publisher(start) for start in range(window)))
 
 
-async def run_gemstone(transport: BaseEventTransport, args: argparse.Namespace) -> float:
+async def run_gemstone(
+    transport: BaseEventTransport, args: argparse.Namespace, *, broadcast: bool
+) -> float:
     event = f"bench-{uuid.uuid4().hex[:8]}"
     done = asyncio.Event()
     seen = 0
@@ -56,6 +68,7 @@ async def run_gemstone(transport: BaseEventTransport, args: argparse.Namespace) 
         name = f"bench-consumer-{uuid.uuid4().hex[:8]}"
         event_transports = [transport]
         max_parallel_blocking_tasks = args.prefetch
+        use_metrics = False
 
         @gemstone.event_handler(event)
         async def on_event(self, body: Any) -> None:
@@ -67,11 +80,12 @@ async def run_gemstone(transport: BaseEventTransport, args: argparse.Namespace) 
     class Producer(gemstone.MicroService):
         name = f"bench-producer-{uuid.uuid4().hex[:8]}"
         event_transports = [transport]
+        use_metrics = False
 
     producer = Producer()
 
     async def emit(n: int) -> None:
-        await producer.emit_event(event, {"n": n}, broadcast=False)
+        await producer.emit_event(event, {"n": n}, broadcast=broadcast)
 
     async with serving(Consumer()), serving(producer):
         started = time.perf_counter()
@@ -80,8 +94,9 @@ async def run_gemstone(transport: BaseEventTransport, args: argparse.Namespace) 
         return args.events / (time.perf_counter() - started)
 
 
-async def run_raw(url: str, args: argparse.Namespace) -> float:
-    name = f"gemstone.tasks.bench-raw-{uuid.uuid4().hex[:8]}"
+async def run_raw(url: str, args: argparse.Namespace, *, broadcast: bool) -> float:
+    event = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    name = ("gemstone.broadcast." if broadcast else "gemstone.tasks.") + event
     done = asyncio.Event()
     seen = 0
     # Two connections, like the two services of the gemstone-aio run.
@@ -89,14 +104,23 @@ async def run_raw(url: str, args: argparse.Namespace) -> float:
     consumer_connection = await aio_pika.connect_robust(url)
     async with connection, consumer_connection:
         publish_channel = await connection.channel(publisher_confirms=True)
-        exchange = await publish_channel.declare_exchange(
-            name, aio_pika.ExchangeType.DIRECT, durable=True
-        )
-        queue = await publish_channel.declare_queue(name, durable=True)
-        await queue.bind(exchange, routing_key="tasks")
         consume_channel = await consumer_connection.channel()
         await consume_channel.set_qos(prefetch_count=args.prefetch)
-        consume_queue = await consume_channel.declare_queue(name, durable=True)
+        if broadcast:
+            exchange = await publish_channel.declare_exchange(
+                name, aio_pika.ExchangeType.FANOUT, durable=True
+            )
+            consume_queue = await consume_channel.declare_queue(
+                "", exclusive=True, auto_delete=True
+            )
+            await consume_queue.bind(name)
+        else:
+            exchange = await publish_channel.declare_exchange(
+                name, aio_pika.ExchangeType.DIRECT, durable=True
+            )
+            queue = await publish_channel.declare_queue(name, durable=True)
+            await queue.bind(exchange, routing_key="tasks")
+            consume_queue = await consume_channel.declare_queue(name, durable=True)
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             nonlocal seen
@@ -114,10 +138,21 @@ async def run_raw(url: str, args: argparse.Namespace) -> float:
                 aio_pika.Message(
                     body,
                     content_type="application/json",
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    headers={"x-gemstone-event": "bench"},
+                    delivery_mode=(
+                        aio_pika.DeliveryMode.NOT_PERSISTENT
+                        if broadcast
+                        else aio_pika.DeliveryMode.PERSISTENT
+                    ),
+                    headers={
+                        "x-gemstone-event": event,
+                        "x-gemstone-service": "bench-raw",
+                        "x-gemstone-broadcast": broadcast,
+                    },
+                    message_id=f"{random.getrandbits(128):032x}",
+                    timestamp=time.time(),
+                    app_id="bench-raw",
                 ),
-                routing_key="tasks",
+                routing_key="" if broadcast else "tasks",
                 mandatory=False,
             )
 
@@ -125,33 +160,40 @@ async def run_raw(url: str, args: argparse.Namespace) -> float:
         await publish_all(emit, args.events, args.window)
         await asyncio.wait_for(done.wait(), 300)
         rate = args.events / (time.perf_counter() - started)
-        await queue.delete(if_unused=False, if_empty=False)
+        if not broadcast:
+            await queue.delete(if_unused=False, if_empty=False)
         return rate
 
 
 async def measure(url: str, args: argparse.Namespace) -> None:
+    for broadcast in (False, True):
+        await measure_kind(url, args, broadcast=broadcast)
+
+
+async def measure_kind(url: str, args: argparse.Namespace, *, broadcast: bool) -> None:
     ours: list[float] = []
     raw: list[float] = []
     memory: list[float] = []
+    print(f"\nbroadcast={broadcast}:")
     for round_ in range(args.rounds):
         # Alternate which side runs first: the broker may still be tidying up after a run.
         first_raw = round_ % 2 == 0
         if first_raw:
-            raw.append(await run_raw(url, args))
-        ours.append(
-            await run_gemstone(RabbitMqEventTransport(url, prefetch_count=args.prefetch), args)
-        )
+            raw.append(await run_raw(url, args, broadcast=broadcast))
+        transport = RabbitMqEventTransport(url, prefetch_count=args.prefetch)
+        ours.append(await run_gemstone(transport, args, broadcast=broadcast))
         if not first_raw:
-            raw.append(await run_raw(url, args))
-        memory.append(await run_gemstone(InMemoryEventTransport(bus=InMemoryEventBus()), args))
+            raw.append(await run_raw(url, args, broadcast=broadcast))
+        bus = InMemoryEventTransport(bus=InMemoryEventBus())
+        memory.append(await run_gemstone(bus, args, broadcast=broadcast))
         print(
             f"round {round_ + 1}: raw aio-pika {raw[-1]:8.0f} ev/s   "
             f"gemstone-aio RabbitMQ {ours[-1]:8.0f} ev/s   in-memory {memory[-1]:8.0f} ev/s"
         )
     med_raw, med_ours, med_mem = (statistics.median(x) for x in (raw, ours, memory))
     print(
-        f"\nmedian of {args.rounds}, {args.events} events, window {args.window}, "
-        f"prefetch {args.prefetch}:"
+        f"median of {args.rounds}, broadcast={broadcast}, {args.events} events, "
+        f"window {args.window}, prefetch {args.prefetch}:"
     )
     print(f"  raw aio-pika (publish+confirm, consume+ack): {med_raw:8.0f} events/s")
     print(

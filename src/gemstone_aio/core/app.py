@@ -38,7 +38,7 @@ from ..selfdescription import install as install_self_description
 from . import jsonrpc
 from .concurrency import BlockingPool
 from .cors import install_cors
-from .handlers import RequestHandler, activate_source
+from .handlers import RequestHandler, handler_source_var
 from .microservice import MicroService
 from .periodic import PeriodicTasks, periodic_tasks_ctx
 from .router import MethodEntry, Router
@@ -134,7 +134,12 @@ def _make_endpoint(
     app: web.Application, service: MicroService, router: Router
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     # A closure over what every request needs, rather than lookups in ``request.app``.
+    # The request-id header is read from the app on the first request: the app is
+    # frozen by then, so it cannot change afterwards.
+    id_header: str | None = None
+
     async def endpoint(request: web.Request) -> web.StreamResponse:
+        nonlocal id_header
         # The exact header most clients send needs no parsing.
         if (
             request.headers.get("Content-Type") != "application/json"
@@ -151,16 +156,17 @@ def _make_endpoint(
         except web.HTTPRequestEntityTooLarge:
             limit = service.max_request_body_size
             return _error_body(RequestTooLarge(data=f"the body exceeds {limit} bytes"), 413)
-        id_header = app.get(ENDPOINT_REQUEST_ID_KEY, "")
+        if id_header is None:
+            id_header = app.get(ENDPOINT_REQUEST_ID_KEY, "")
         if id_header:
             request_id = sanitize_request_id(request.headers.get(id_header))
             id_token = request_id_var.set(request_id)
         call = _HttpCallContext(request, service)
-        token = activate_source(call)
+        token = handler_source_var.set(call)
         try:
             answer = await router.handle(body, call)
         finally:
-            RequestHandler.deactivate(token)
+            handler_source_var.reset(token)
             if id_header:
                 request_id_var.reset(id_token)
         if answer is None:

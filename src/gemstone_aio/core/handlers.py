@@ -28,8 +28,8 @@ __all__ = [
     "GemstoneCustomHandler",
     "HandlerSource",
     "RequestHandler",
-    "activate_source",
     "current_handler",
+    "handler_source_var",
 ]
 
 
@@ -42,7 +42,10 @@ class HandlerSource(Protocol):
         ...
 
 
-_current: contextvars.ContextVar[HandlerSource] = contextvars.ContextVar("gemstone_aio_handler")
+handler_source_var: contextvars.ContextVar[HandlerSource] = contextvars.ContextVar(
+    "gemstone_aio_handler"
+)
+"""Where :func:`current_handler` finds the handler of the call being served."""
 
 
 class _Given:
@@ -140,20 +143,15 @@ class RequestHandler:
     def activate(self) -> contextvars.Token[HandlerSource]:
         """Make this the handler :func:`current_handler` returns.
 
-        The framework's endpoint does not call it: it activates a source that builds
-        the handler only when something asks for it (see :func:`activate_source`).
+        The framework's endpoint does not call it: it sets :data:`handler_source_var`
+        to a source that builds the handler only when something asks for it.
         """
-        return _current.set(_Given(self))
+        return handler_source_var.set(_Given(self))
 
     @staticmethod
     def deactivate(token: contextvars.Token[HandlerSource]) -> None:
         """Undo :meth:`activate`."""
-        _current.reset(token)
-
-
-def activate_source(source: HandlerSource) -> contextvars.Token[HandlerSource]:
-    """Make ``source.handler`` what :func:`current_handler` returns; undo with ``deactivate``."""
-    return _current.set(source)
+        handler_source_var.reset(token)
 
 
 def current_handler() -> RequestHandler:
@@ -163,7 +161,7 @@ def current_handler() -> RequestHandler:
         GemstoneError: Called outside a JSON-RPC call.
     """
     try:
-        return _current.get().handler
+        return handler_source_var.get().handler
     except LookupError:
         raise GemstoneError("current_handler() was called outside a JSON-RPC call") from None
 

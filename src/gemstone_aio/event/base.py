@@ -45,6 +45,10 @@ HEADER_ATTEMPTS: Final = "x-gemstone-attempts"
 """Header of a dead-lettered message: how many times its handlers ran."""
 
 
+# One encoder for every event: json.dumps() with options builds a new one per call.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def encode_body(event_name: str, body: Any) -> bytes:
     """Encode an event body as compact UTF-8 JSON.
 
@@ -52,7 +56,7 @@ def encode_body(event_name: str, body: Any) -> bytes:
         EventBodyError: ``body`` is not JSON-serialisable (the message names the event).
     """
     try:
-        text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(body)
     except (TypeError, ValueError, RecursionError) as exc:
         raise EventBodyError(
             f"the body of event {event_name!r} is not JSON-serialisable: {exc}"

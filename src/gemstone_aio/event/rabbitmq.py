@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -69,7 +69,7 @@ class _AmqpDelivery(Delivery):
     ) -> None:
         self.event_name = event_name
         self.body = message.body
-        self.headers = dict(message.headers or {})
+        self.headers = message.headers or {}  # read-only here: dead_letter() copies it
         self.broadcast = broadcast
         self.settled = False
         self._message = message
@@ -319,27 +319,42 @@ class RabbitMqEventTransport(BaseEventTransport):
         message = aio_pika.Message(
             event.body,
             content_type="application/json",
-            content_encoding="utf-8",
             headers=dict(event.headers),
             delivery_mode=(
                 aio_pika.DeliveryMode.NOT_PERSISTENT
                 if event.broadcast
                 else aio_pika.DeliveryMode.PERSISTENT
             ),
-            message_id=uuid.uuid4().hex,
+            # Unique, not secret: random bits without uuid4's system call.
+            message_id=f"{random.getrandbits(128):032x}",
             timestamp=time.time(),
             app_id=event.service,
         )
 
+        routing_key = "" if event.broadcast else TASKS_ROUTING_KEY
+        # Connected, exchange declared already: one attempt, without the retry loop's
+        # machinery. A connection error there falls back to the loop, which retries.
+        exchange = self._exchanges.get(
+            f"{BROADCAST_PREFIX if event.broadcast else TASKS_PREFIX}{event.name}"
+        )
+        ready = self._ready
+        if exchange is not None and ready is not None and ready.is_set():
+            try:
+                async with asyncio.timeout(self.publish_timeout):
+                    await exchange.publish(message, routing_key=routing_key, mandatory=False)
+                return
+            except TimeoutError as exc:
+                raise EventPublishError(
+                    f"event {event.name!r} was not confirmed by RabbitMQ within "
+                    f"{self.publish_timeout} s"
+                ) from exc
+            except CONNECTION_EXCEPTIONS as exc:
+                _log.debug("publishing event %r failed (%s); retrying", event.name, exc)
+
         async def exchange_for(channel: AbstractChannel) -> AbstractExchange:
             return await self._exchange(channel, event.name, event.broadcast)
 
-        await self._publish_confirmed(
-            f"event {event.name!r}",
-            exchange_for,
-            message,
-            "" if event.broadcast else TASKS_ROUTING_KEY,
-        )
+        await self._publish_confirmed(f"event {event.name!r}", exchange_for, message, routing_key)
 
     async def _dead_letter_exchange(self, channel: AbstractChannel, event: str) -> AbstractExchange:
         key = f"{DEAD_LETTER_PREFIX}{event}"

@@ -159,7 +159,10 @@ class EventRuntime:
         tracer = self.service.tracer
         try:
             if tracer is None:
-                await self._send(event)
+                if len(self.transports) == 1:
+                    await self.transports[0].publish(event)
+                else:
+                    await self._send(event)
             else:
                 # A PRODUCER span, child of the emitting call's span; its W3C context
                 # travels in the message headers to the consumers.

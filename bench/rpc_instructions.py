@@ -1,0 +1,118 @@
+"""Instructions a server executes per trivial call: gemstone-aio against a bare aiohttp handler.
+
+Requests per second on a shared machine move with the neighbours' load; the
+instructions a server executes do not. Each server of ``bench/servers.py`` runs under
+valgrind's callgrind with instrumentation off while it starts and warms up; then it is
+switched on, a client in another process sends exactly ``--calls`` keep-alive POSTs of
+``say_hello`` over ``--connections`` connections (so requests queue up as under wrk),
+the counters are dumped, and their total is divided by the calls.
+
+    python bench/rpc_instructions.py [--calls 3000] [--connections 32] [--rounds 2]
+
+The ratio printed is bare / gemstone-aio: 1.00 would mean the framework costs nothing
+beyond the bare handler's JSON work. It does not see cache misses, so wall-clock ratios
+(``bench/rpc_throughput.py``) come out a few percent lower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _harness import HERE, ROOT, free_port, wait_for_port
+
+BODY = b'{"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "world"}, "id": 1}'
+
+
+async def _post(port: int, calls: int, connections: int) -> None:
+    request = (
+        b"POST /api HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
+    )
+
+    async def one_connection(count: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(count):
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise SystemExit(f"unexpected answer: {head[:200]!r}")
+            length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            assert length is not None, head
+            await reader.readexactly(int(length.group(1)))
+        writer.close()
+        await writer.wait_closed()
+
+    per = calls // connections
+    await asyncio.gather(*(one_connection(per) for _ in range(connections)))
+
+
+def measure(kind: str, calls: int, connections: int) -> float:
+    """Return the instructions ``kind``'s server executed per call."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as workdir:
+        out = Path(workdir) / "callgrind.out"
+        server = subprocess.Popen(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                str(HERE / "servers.py"),
+                kind,
+                str(port),
+            ],
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port, timeout=300)
+            asyncio.run(_post(port, 500, connections))  # warm-up, not counted
+            control = ["callgrind_control"]
+            subprocess.run([*control, "-i", "on", str(server.pid)], check=True, capture_output=True)
+            asyncio.run(_post(port, calls, connections))
+            subprocess.run([*control, "-d", str(server.pid)], check=True, capture_output=True)
+            dumped = Path(f"{out}.1")
+            deadline = time.monotonic() + 60
+            while not (dumped.exists() and "totals:" in dumped.read_text()):
+                if time.monotonic() > deadline:
+                    raise SystemExit("callgrind wrote no dump")
+                time.sleep(0.2)
+            totals = re.search(r"^totals:\s+(\d+)", dumped.read_text(), re.MULTILINE)
+            assert totals is not None
+            return int(totals.group(1)) / (calls // connections * connections)
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    results: dict[str, list[float]] = {"bare": [], "gemstone": []}
+    for round_ in range(args.rounds):
+        for kind in results:
+            results[kind].append(measure(kind, args.calls, args.connections))
+            print(f"round {round_ + 1}: {kind:8s} {results[kind][-1]:10,.0f} instructions per call")
+    bare, ours = (statistics.median(results[k]) for k in ("bare", "gemstone"))
+    print(
+        f"median: bare aiohttp {bare:,.0f}, gemstone-aio {ours:,.0f} instructions per call; "
+        f"ratio {bare / ours:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
