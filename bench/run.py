@@ -273,6 +273,12 @@ def main() -> None:
         "## HTTP JSON-RPC",
         "",
         *http_figures(args, peers),
+        "### Instructions per trivial call",
+        "",
+        "Requests/s move with the neighbours' load; the instructions a server executes do not "
+        "(valgrind's callgrind, the same servers, 32 connections).",
+        "",
+        *run_script("rpc_instructions.py", []),
         "## Client",
         "",
         *run_script("client.py", []),

@@ -26,13 +26,14 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import istr
 
 from ..auth.access import authenticate, log_access_setup
 from ..discovery.lifecycle import install_discovery
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from ..event.runtime import EventRuntime
-from ..observability.logs import request_id_var, sanitize_request_id
+from ..observability.logs import is_sane_request_id, new_request_id, request_id_var
 from ..observability.wiring import ENDPOINT_REQUEST_ID_KEY, install_observability
 from ..selfdescription import install as install_self_description
 from . import jsonrpc
@@ -142,7 +143,7 @@ def _make_endpoint(
         nonlocal id_header
         # The exact header most clients send needs no parsing.
         if (
-            request.headers.get("Content-Type") != "application/json"
+            request.headers.get(hdrs.CONTENT_TYPE) != "application/json"
             and request.content_type.lower() != "application/json"
         ):
             return _error_body(
@@ -157,9 +158,12 @@ def _make_endpoint(
             limit = service.max_request_body_size
             return _error_body(RequestTooLarge(data=f"the body exceeds {limit} bytes"), 413)
         if id_header is None:
-            id_header = app.get(ENDPOINT_REQUEST_ID_KEY, "")
+            id_header = istr(app.get(ENDPOINT_REQUEST_ID_KEY, ""))  # istr: faster lookups
         if id_header:
-            request_id = sanitize_request_id(request.headers.get(id_header))
+            given = request.headers.get(id_header)  # sanitize_request_id(), inlined
+            request_id = (
+                given if given is not None and is_sane_request_id(given) else new_request_id()
+            )
             id_token = request_id_var.set(request_id)
         call = _HttpCallContext(request, service)
         token = handler_source_var.set(call)

@@ -30,6 +30,7 @@ __all__ = [
     "error_response",
     "loads",
     "parse",
+    "parse_value",
     "success_response",
 ]
 
@@ -174,10 +175,26 @@ def parse(
                 data=f"JSON nests deeper than {PARSER_MAX_DEPTH} levels"
             ) from None
         raise ParseError() from None
+    return parse_value(decoded, len(body), max_batch_length=max_batch_length, max_depth=max_depth)
+
+
+def parse_value(
+    decoded: Any,
+    size: int,
+    *,
+    max_batch_length: int | None = None,
+    max_depth: int | None = None,
+) -> ParsedBody:
+    """:func:`parse` for a body already decoded from JSON (``size``: its length in bytes).
+
+    Raises:
+        InvalidRequest: The body is an empty array.
+        RequestTooLarge: As in :func:`parse`.
+    """
     # Nesting N levels deep takes at least 2N bytes: small bodies need no walk.
     if (
         max_depth is not None
-        and len(body) > 2 * max_depth
+        and size > 2 * max_depth
         and isinstance(decoded, dict | list)
         and nesting_exceeds(decoded, max_depth)
     ):

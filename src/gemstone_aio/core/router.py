@@ -157,17 +157,21 @@ class Router:
         self._max_json_depth = max_json_depth
         self._batch_concurrency = batch_concurrency
 
-    async def handle(self, body: bytes, context: CallContext) -> bytes | None:
-        """Answer one HTTP body: the bytes to send back, or ``None`` for nothing."""
+    def handle(self, body: bytes, context: CallContext) -> Awaitable[bytes | None]:
+        """Answer one HTTP body: await it for the bytes to send back (``None``: nothing).
+
+        It is a plain function returning the coroutine that does the work, so that the
+        usual call costs one coroutine less.
+        """
         try:
             decoded: Any = pydantic_core.from_json(body, allow_inf_nan=False)
         except ValueError:
-            decoded = None  # jsonrpc.parse() below tells what is wrong
+            return self._handle_unparsable(body)
         # The usual request takes a short path, checked in a few steps instead of
-        # jsonrpc.parse()'s many: a "jsonrpc": "2.0" object of exactly four members, a
-        # str method, params by name and a str or int id, for a public method with no
-        # limits, in a router nobody observes. Anything else takes the general
-        # path below, which gives the same answers.
+        # jsonrpc.parse_value()'s many: a "jsonrpc": "2.0" object of exactly four
+        # members, a str method, params by name and a str or int id, for a public method
+        # with no limits, in a router nobody observes. Anything else takes the general
+        # path, which gives the same answers.
         if decoded.__class__ is dict and len(decoded) == 4:
             method = decoded.get("method")
             entry = self.methods.get(method) if method.__class__ is str else None
@@ -186,10 +190,23 @@ class Router:
                 and not self._logger.isEnabledFor(logging.DEBUG)
                 and (depth is None or len(body) <= 2 * depth or not nesting_exceeds(decoded, depth))
             ):
-                return await self._run_direct(entry, params, id, method)  # type: ignore[arg-type]
+                return self._run_direct(entry, params, id, method)  # type: ignore[arg-type]
+        return self._handle_decoded(decoded, len(body), context)
+
+    async def _handle_unparsable(self, body: bytes) -> bytes:
         try:
-            parsed = jsonrpc.parse(
-                body, max_batch_length=self._max_batch_length, max_depth=self._max_json_depth
+            jsonrpc.parse(body)
+        except JsonRpcError as exc:  # ParseError, or RequestTooLarge for deep nesting
+            return jsonrpc.dumps(jsonrpc.error_response(None, exc))
+        raise AssertionError("pydantic-core refused a body that jsonrpc.parse() accepts")
+
+    async def _handle_decoded(self, decoded: Any, size: int, context: CallContext) -> bytes | None:
+        try:
+            parsed = jsonrpc.parse_value(
+                decoded,
+                size,
+                max_batch_length=self._max_batch_length,
+                max_depth=self._max_json_depth,
             )
         except JsonRpcError as exc:
             return jsonrpc.dumps(jsonrpc.error_response(None, exc))

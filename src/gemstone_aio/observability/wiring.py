@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from multidict import istr
 
 from .health import READINESS_KEY, ReadinessState, health_handler, ready_handler
 from .logs import RequestIdFilter, request_id_var, sanitize_request_id
@@ -65,7 +66,9 @@ def _middleware(header: str | None, endpoint: str, metrics: MetricsHooks) -> Any
     return observe
 
 
-def _label_response(header: str) -> Any:
+def _label_response(name: str) -> Any:
+    header = istr(name)  # case-insensitive lookups are cheaper with an istr
+
     async def label(request: web.Request, response: web.StreamResponse) -> None:
         # The endpoint set its own; every other answer (probes, 404, 405, ...) gets one here.
         if header not in response.headers:
