@@ -137,13 +137,20 @@ PARSER_MAX_DEPTH: Final = 200
 
 def nesting_exceeds(value: Any, limit: int) -> bool:
     """Return True when arrays and objects in ``value`` nest deeper than ``limit`` levels."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
-        if depth > limit:
+    if not isinstance(value, dict | list):
+        return False
+    return limit < 1 or _nests_deeper(value, limit - 1)
+
+
+def _nests_deeper(container: dict[str, Any] | list[Any], room: int) -> bool:
+    # ``room``: how many more levels may nest inside ``container``. Recursion is bounded:
+    # the JSON parser refuses more than PARSER_MAX_DEPTH levels. Decoded JSON holds exact
+    # dicts and lists, so class identity is checked (cheaper than isinstance).
+    for child in container.values() if container.__class__ is dict else container:
+        if (child.__class__ is dict or child.__class__ is list) and (
+            room == 0 or _nests_deeper(child, room - 1)
+        ):
             return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
 
 

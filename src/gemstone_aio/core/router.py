@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -258,10 +258,12 @@ class Router:
             else:
                 pending.append(index)
         queue = iter(pending)
+        # Whether anything observes calls is checked once per batch, not per element.
+        answer = self.answer if self._instrumented() else self._answer_plain
 
         async def worker() -> None:
             for index in queue:
-                answers[index] = await self.answer(items[index], context)
+                answers[index] = await answer(items[index], context)  # type: ignore[arg-type]
 
         workers = min(max(self._batch_concurrency, 1), len(pending))
         if workers == 1:
@@ -343,7 +345,18 @@ class Router:
         try:
             entry = self.methods.get(request.method)
             if entry is not None and entry.direct and self._default_timeout is None:
-                args, kwargs = entry.binder.bind(request.params)
+                validate = entry.binder.kwargs_validator
+                params = request.params
+                args: Sequence[Any]
+                if validate is not None and params.__class__ is dict:
+                    args = ()
+                    try:
+                        kwargs = validate(params)
+                    except pydantic.ValidationError:
+                        entry.binder.bind(params)  # raises the InvalidParams to answer with
+                        raise
+                else:
+                    args, kwargs = entry.binder.bind(params)
                 try:
                     if entry.is_async:
                         result = await entry.func(*args, **kwargs)
