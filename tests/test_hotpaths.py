@@ -9,7 +9,7 @@ from typing import Any
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
-from gemstone_aio.core.app import ROUTER_KEY
+from gemstone_aio.core.app import POOL_KEY, ROUTER_KEY
 
 
 class Tracked(gemstone.MicroService):
@@ -116,3 +116,80 @@ async def test_observers_still_see_every_call(aiohttp_client: AiohttpClient) -> 
     )
     assert status == 200
     assert sorted(seen, key=lambda item: item[0]) == [("nope", -32601), ("step", None)]
+
+
+class Shapes(gemstone.MicroService):
+    name = "hotpaths_shapes"
+
+    @gemstone.exposed_method()
+    async def greet(self, name: str, punctuation: str = "!") -> str:
+        return f"hello {name}{punctuation}"
+
+    @gemstone.exposed_method()
+    def greet_blocking(self, name: str) -> str:
+        return f"hi {name}"
+
+    @gemstone.exposed_method()
+    async def fails(self) -> None:
+        raise RuntimeError("secret detail")
+
+    @gemstone.exposed_method()
+    async def unserialisable(self) -> object:
+        return object()
+
+    @gemstone.exposed_method(private=True)
+    async def hidden(self) -> str:
+        return "hidden"
+
+
+# Requests in the usual shape (which the router answers on its short path) and near
+# misses of it (which take the general path), all against the same methods.
+SHAPES: list[Any] = [
+    {"jsonrpc": "2.0", "method": "greet", "params": {"name": "ann"}, "id": 1},
+    {"jsonrpc": "2.0", "method": "greet", "params": {"name": "ann", "punctuation": "?"}, "id": "a"},
+    {"jsonrpc": "2.0", "method": "greet", "params": {"name": 5}, "id": 2},
+    {"jsonrpc": "2.0", "method": "greet", "params": {}, "id": 3},
+    {"jsonrpc": "2.0", "method": "greet", "params": {"name": "a", "extra": 1}, "id": 4},
+    {"jsonrpc": "2.0", "method": "greet", "params": {"*args": [1]}, "id": 5},
+    {"jsonrpc": "2.0", "method": "greet_blocking", "params": {"name": "bo"}, "id": 6},
+    {"jsonrpc": "2.0", "method": "fails", "params": {}, "id": 7},
+    {"jsonrpc": "2.0", "method": "unserialisable", "params": {}, "id": 8},
+    {"jsonrpc": "2.0", "method": "hidden", "params": {}, "id": 9},
+    {"jsonrpc": "2.0", "method": "missing", "params": {}, "id": 10},
+    {"jsonrpc": "2.0", "method": "greet", "params": {"name": "ann"}, "id": True},
+    {"jsonrpc": "2.0", "method": "greet", "params": {"name": "ann"}, "id": 1.5},
+    {"jsonrpc": "2.0", "method": "greet", "params": {"name": "ann"}, "id": None},
+    {"jsonrpc": "2.0", "method": "greet", "params": {"name": "ann"}, "id": 2**70},
+    {"jsonrpc": "2.0", "method": "greet", "params": ["ann"], "id": 11},
+    {"jsonrpc": "1.0", "method": "greet", "params": {"name": "ann"}, "id": 12},
+    {"jsonrpc": "2.0", "method": ["greet"], "params": {"name": "ann"}, "id": 13},
+    {"jsonrpc": "2.0", "method": "greet", "params": {"name": "ann"}, "idx": 14},
+    {"jsonrpc": "2.0", "method": "greet", "params": {"name": [[[[[[[[1]]]]]]]]}, "id": 15},
+]
+
+
+async def test_the_short_path_answers_as_the_general_path() -> None:
+    # An observer sends every request down the general path: both must answer alike.
+    apps = [Shapes().make_app(), Shapes().make_app()]
+    plain, observed = (app[ROUTER_KEY] for app in apps)
+    observed.observers.append(lambda method, duration, code: None)
+    plain._max_json_depth = observed._max_json_depth = 4
+
+    class Anonymous:
+        async def is_authenticated(self) -> bool:
+            return False
+
+        def handler_reference(self) -> None:
+            return None
+
+    for body in SHAPES:
+        raw = json.dumps(body).encode()
+        short = await plain.handle(raw, Anonymous())
+        general = await observed.handle(raw, Anonymous())
+        assert short == general, body
+    answers = [json.loads(await plain.handle(json.dumps(b).encode(), Anonymous()) or b"null")
+               for b in SHAPES[:3]]  # fmt: skip
+    assert [a.get("result") for a in answers] == ["hello ann!", "hello ann?", None]
+    assert answers[2]["error"]["code"] == -32602
+    for app in apps:
+        app[POOL_KEY].shutdown()
