@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,37 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
         except OSError:
             time.sleep(0.02)
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def callgrind_count(pid: int, out_file: Path, load: Callable[[], object]) -> int:
+    """Instructions process ``pid`` executes while ``load()`` runs.
+
+    The process runs under ``valgrind --tool=callgrind --callgrind-out-file=OUT_FILE``
+    (instrumentation on from the start or not): its counters are switched on and zeroed,
+    ``load()`` runs, and the dump callgrind then writes is read.
+    """
+    control = ["callgrind_control"]
+    subprocess.run([*control, "--instr=on", str(pid)], check=True, capture_output=True)
+    subprocess.run([*control, "--zero", str(pid)], check=True, capture_output=True)
+    load()
+    subprocess.run([*control, "--dump", str(pid)], check=True, capture_output=True)
+    deadline = time.monotonic() + 60
+    while True:
+        dumps = sorted(
+            out_file.parent.glob(f"{out_file.name}.*"), key=lambda path: path.stat().st_mtime
+        )
+        summary = dumps and re.search(r"^summary: (\d+)", dumps[-1].read_text(), re.MULTILINE)
+        if summary:
+            return int(summary.group(1))
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"callgrind wrote no dump next to {out_file}")
+        time.sleep(0.2)
 
 
 @dataclass
@@ -70,8 +102,7 @@ class Server:
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the server process has used so far."""
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
     def rss_kib(self) -> int:
         assert self.process is not None

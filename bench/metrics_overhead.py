@@ -50,6 +50,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _harness import callgrind_count, cpu_seconds
+
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
 MODES = ("bare", "baseline", "metrics")
@@ -76,7 +78,7 @@ def serve(mode: str, port_file: str) -> None:
 
     async def run() -> None:
         ready = asyncio.Event()
-        task = asyncio.create_task(service.serve(ready=ready))
+        task = asyncio.create_task(service.serve(ready=ready, argv=[]))  # not our argv
         waiter = asyncio.create_task(ready.wait())
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         if task.done():
@@ -128,12 +130,6 @@ def wait_healthy(port: int, deadline: float) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime + stime
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(port: int, duration: int, connections: int, threads: int) -> tuple[float, int]:
@@ -247,15 +243,9 @@ def instructions(calls: int, workdir: Path, modes: tuple[str, ...]) -> None:
             process, port_file = servers[mode]
             port = wait_port(process, port_file, 1800)
             _post_calls(port, 20)  # warm-up
-            pid = str(process.pid)
-            subprocess.run(["callgrind_control", "--zero", pid], check=True, capture_output=True)
-            _post_calls(port, calls)
-            subprocess.run(["callgrind_control", "--dump", pid], check=True, capture_output=True)
-            dumps = sorted(workdir.glob(f"callgrind.{mode}.out.*"), key=lambda p: p.stat().st_mtime)
-            summary = re.search(r"^summary: (\d+)", dumps[-1].read_text(), re.MULTILINE)
-            if summary is None:
-                raise RuntimeError(f"no summary in {dumps[-1]}")
-            per_request[mode] = int(summary.group(1)) / calls
+            out = workdir / f"callgrind.{mode}.out"
+            total = callgrind_count(process.pid, out, lambda: _post_calls(port, calls))  # noqa: B023
+            per_request[mode] = total / calls
     finally:
         for process, _ in servers.values():
             process.terminate()

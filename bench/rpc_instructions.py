@@ -24,10 +24,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _harness import HERE, ROOT, free_port, wait_for_port
+from _harness import HERE, ROOT, callgrind_count, free_port, wait_for_port
 
 BODY = b'{"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "world"}, "id": 1}'
 
@@ -78,19 +77,11 @@ def measure(kind: str, calls: int, connections: int) -> float:
         try:
             wait_for_port(port, timeout=300)
             asyncio.run(_post(port, 500, connections))  # warm-up, not counted
-            control = ["callgrind_control"]
-            subprocess.run([*control, "-i", "on", str(server.pid)], check=True, capture_output=True)
-            asyncio.run(_post(port, calls, connections))
-            subprocess.run([*control, "-d", str(server.pid)], check=True, capture_output=True)
-            dumped = Path(f"{out}.1")
-            deadline = time.monotonic() + 60
-            while not (dumped.exists() and "totals:" in dumped.read_text()):
-                if time.monotonic() > deadline:
-                    raise SystemExit("callgrind wrote no dump")
-                time.sleep(0.2)
-            totals = re.search(r"^totals:\s+(\d+)", dumped.read_text(), re.MULTILINE)
-            assert totals is not None
-            return int(totals.group(1)) / (calls // connections * connections)
+            sent = calls // connections * connections
+            total = callgrind_count(
+                server.pid, out, lambda: asyncio.run(_post(port, calls, connections))
+            )
+            return total / sent
         finally:
             server.terminate()
             server.wait(30)

@@ -169,11 +169,11 @@ SHAPES: list[Any] = [
 
 
 async def test_the_short_path_answers_as_the_general_path() -> None:
-    # An observer sends every request down the general path: both must answer alike.
+    # A call wrapper sends every request down the general path: both must answer alike.
     apps = [Shapes().make_app(), Shapes().make_app()]
-    plain, observed = (app[ROUTER_KEY] for app in apps)
-    observed.observers.append(lambda method, duration, code: None)
-    plain._max_json_depth = observed._max_json_depth = 4
+    plain, wrapped = (app[ROUTER_KEY] for app in apps)
+    wrapped.call_wrappers.append(lambda request, call: call)
+    plain._max_json_depth = wrapped._max_json_depth = 4
 
     class Anonymous:
         async def is_authenticated(self) -> bool:
@@ -185,7 +185,7 @@ async def test_the_short_path_answers_as_the_general_path() -> None:
     for body in SHAPES:
         raw = json.dumps(body).encode()
         short = await plain.handle(raw, Anonymous())
-        general = await observed.handle(raw, Anonymous())
+        general = await wrapped.handle(raw, Anonymous())
         assert short == general, body
     answers = [json.loads(await plain.handle(json.dumps(b).encode(), Anonymous()) or b"null")
                for b in SHAPES[:3]]  # fmt: skip
@@ -193,3 +193,22 @@ async def test_the_short_path_answers_as_the_general_path() -> None:
     assert answers[2]["error"]["code"] == -32602
     for app in apps:
         app[POOL_KEY].shutdown()
+
+
+async def test_observers_are_told_of_calls_on_the_short_path(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    app = Shapes().make_app()
+    seen: list[tuple[str, int | None]] = []
+    app[ROUTER_KEY].observers.append(lambda method, duration, code: seen.append((method, code)))
+    client = await aiohttp_client(app)
+    for params in ({"name": "ann"}, {"name": 5}):
+        await rpc(client, {"jsonrpc": "2.0", "method": "greet", "params": params, "id": 1})
+    for method in ("fails", "unserialisable"):
+        await rpc(client, {"jsonrpc": "2.0", "method": method, "params": {}, "id": 2})
+    assert seen == [
+        ("greet", None),
+        ("greet", -32602),
+        ("fails", -32603),
+        ("unserialisable", -32603),
+    ]

@@ -33,7 +33,7 @@ from ..auth.access import authenticate, log_access_setup
 from ..discovery.lifecycle import install_discovery
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from ..event.runtime import EventRuntime
-from ..observability.logs import is_sane_request_id, new_request_id, request_id_var
+from ..observability.logs import request_id_var, sanitize_request_id
 from ..observability.wiring import ENDPOINT_REQUEST_ID_KEY, install_observability
 from ..selfdescription import install as install_self_description
 from . import jsonrpc
@@ -160,10 +160,7 @@ def _make_endpoint(
         if id_header is None:
             id_header = istr(app.get(ENDPOINT_REQUEST_ID_KEY, ""))  # istr: faster lookups
         if id_header:
-            given = request.headers.get(id_header)  # sanitize_request_id(), inlined
-            request_id = (
-                given if given is not None and is_sane_request_id(given) else new_request_id()
-            )
+            request_id = sanitize_request_id(request.headers.get(id_header))
             id_token = request_id_var.set(request_id)
         call = _HttpCallContext(request, service)
         token = handler_source_var.set(call)

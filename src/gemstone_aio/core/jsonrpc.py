@@ -105,7 +105,8 @@ def _valid_id(value: Any) -> bool:
     return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
 
 
-_PLAIN_ID_TYPES: Final = frozenset({str, int})
+PLAIN_ID_TYPES: Final = frozenset({str, int})
+"""The usual id classes, exactly (a bool is an int subclass but not a valid id)."""
 
 
 def parse_object(obj: Any) -> Request | Invalid:
@@ -115,7 +116,7 @@ def parse_object(obj: Any) -> Request | Invalid:
     raw_id = obj.get("id", _NO_ID)
     has_id = raw_id is not _NO_ID
     # The usual ids (a str or an int straight from JSON) skip the general check.
-    id_ok = raw_id.__class__ in _PLAIN_ID_TYPES or (has_id and _valid_id(raw_id))
+    id_ok = raw_id.__class__ in PLAIN_ID_TYPES or (has_id and _valid_id(raw_id))
     echo_id: Id = raw_id if id_ok else None
     if obj.get("jsonrpc") != "2.0":
         return Invalid(InvalidRequest(data='"jsonrpc" must be exactly "2.0"'), echo_id)

@@ -146,16 +146,6 @@ class ParamsBinder:
         )
 
     @property
-    def kwargs_validator(self) -> Callable[[Any], dict[str, Any]] | None:
-        """The validator of params by name into keyword arguments (or ``None``).
-
-        Only signatures of named parameters have one. It raises
-        :class:`pydantic.ValidationError`; :meth:`bind` turns that into the error to
-        answer with.
-        """
-        return self._kwargs_validator
-
-    @property
     def positional_names(self) -> tuple[str, ...]:
         """Names of the parameters that may be given by position, in order."""
         return self._positional

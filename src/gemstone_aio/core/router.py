@@ -12,11 +12,10 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
-import pydantic
 import pydantic_core
 
 from ..errors import (
@@ -34,8 +33,6 @@ from .params import ParamsBinder, binder_for
 __all__ = ["CallContext", "CallObserver", "CallWrapper", "MethodEntry", "Router"]
 
 BlockingRunner = Callable[..., Awaitable[Any]]
-
-_USUAL_ID_TYPES: Final = frozenset({str, int})  # exact classes: a bool id is not valid
 
 
 class CallContext(Protocol):
@@ -170,8 +167,8 @@ class Router:
         # The usual request takes a short path, checked in a few steps instead of
         # jsonrpc.parse_value()'s many: a "jsonrpc": "2.0" object of exactly four
         # members, a str method, params by name and a str or int id, for a public method
-        # with no limits, in a router nobody observes. Anything else takes the general
-        # path, which gives the same answers.
+        # with no limits, with no call wrappers and no DEBUG lines (observers are told
+        # here too). Anything else takes the general path, which gives the same answers.
         if decoded.__class__ is dict and len(decoded) == 4:
             method = decoded.get("method")
             entry = self.methods.get(method) if method.__class__ is str else None
@@ -182,11 +179,10 @@ class Router:
                 entry is not None
                 and entry.direct
                 and params.__class__ is dict
-                and id.__class__ in _USUAL_ID_TYPES
+                and id.__class__ in jsonrpc.PLAIN_ID_TYPES
                 and decoded.get("jsonrpc") == "2.0"
-                and not self.observers
-                and not self.call_wrappers
                 and self._default_timeout is None
+                and not self.call_wrappers
                 and not self._logger.isEnabledFor(logging.DEBUG)
                 and (depth is None or len(body) <= 2 * depth or not nesting_exceeds(decoded, depth))
             ):
@@ -217,33 +213,38 @@ class Router:
     async def _run_direct(
         self, entry: MethodEntry, params: dict[str, Any], id: str | int, method: str
     ) -> bytes | None:
+        observers = self.observers
+        started = time.perf_counter() if observers else 0.0
+        code: int | None = None  # what observers are told, as answer() tells them
         try:
-            validate = entry.binder.kwargs_validator
-            if validate is not None:
-                try:
-                    kwargs = validate(params)
-                except pydantic.ValidationError:
-                    entry.binder.bind(params)  # raises the InvalidParams to answer with
-                    raise
-                if entry.is_async:
-                    result = await entry.func(**kwargs)
-                else:
-                    result = await self._run_blocking(entry.func, **kwargs)
-            else:
-                args, kwargs = entry.binder.bind(params)
-                if entry.is_async:
-                    result = await entry.func(*args, **kwargs)
-                else:
-                    result = await self._run_blocking(entry.func, *args, **kwargs)
-        except JsonRpcError as exc:
-            return jsonrpc.dumps(jsonrpc.error_response(id, exc))
-        except Exception as exc:
-            return jsonrpc.dumps(jsonrpc.error_response(id, self._internal_error(method, exc)))
-        try:
-            return pydantic_core.to_json({"jsonrpc": "2.0", "result": result, "id": id})
-        except pydantic_core.PydanticSerializationError:
-            self._logger.exception("the result of %r cannot be serialised to JSON", method)
-            return jsonrpc.dumps(jsonrpc.error_response(id, InternalError()))
+            try:
+                result = await self._start_direct(entry, params)
+            except JsonRpcError as exc:
+                code = exc.code
+                return jsonrpc.dumps(jsonrpc.error_response(id, exc))
+            except Exception as exc:
+                error = self._internal_error(method, exc)
+                code = error.code
+                return jsonrpc.dumps(jsonrpc.error_response(id, error))
+            try:
+                return pydantic_core.to_json({"jsonrpc": "2.0", "result": result, "id": id})
+            except pydantic_core.PydanticSerializationError:
+                self._logger.exception("the result of %r cannot be serialised to JSON", method)
+                code = InternalError.code
+                return jsonrpc.dumps(jsonrpc.error_response(id, InternalError()))
+        finally:
+            if observers:
+                duration = time.perf_counter() - started
+                for observer in observers:
+                    observer(method, duration, code)
+
+    def _start_direct(self, entry: MethodEntry, params: jsonrpc.Params | None) -> Awaitable[Any]:
+        # Bind the params (InvalidParams when they do not fit) and start a ``direct``
+        # method: the coroutine of an ``async def``, the pool's run of a ``def``.
+        args, kwargs = entry.binder.bind(params)
+        if entry.is_async:
+            return entry.func(*args, **kwargs)  # type: ignore[no-any-return]
+        return self._run_blocking(entry.func, *args, **kwargs)
 
     async def _handle_batch(
         self, items: list[jsonrpc.Request | jsonrpc.Invalid], context: CallContext
@@ -345,23 +346,8 @@ class Router:
         try:
             entry = self.methods.get(request.method)
             if entry is not None and entry.direct and self._default_timeout is None:
-                validate = entry.binder.kwargs_validator
-                params = request.params
-                args: Sequence[Any]
-                if validate is not None and params.__class__ is dict:
-                    args = ()
-                    try:
-                        kwargs = validate(params)
-                    except pydantic.ValidationError:
-                        entry.binder.bind(params)  # raises the InvalidParams to answer with
-                        raise
-                else:
-                    args, kwargs = entry.binder.bind(params)
                 try:
-                    if entry.is_async:
-                        result = await entry.func(*args, **kwargs)
-                    else:
-                        result = await self._run_blocking(entry.func, *args, **kwargs)
+                    result = await self._start_direct(entry, request.params)
                 except JsonRpcError:
                     raise
                 except Exception as exc:

@@ -269,9 +269,9 @@ class RabbitMqEventTransport(BaseEventTransport):
     # -- publishing --------------------------------------------------------------------
 
     async def _exchange(
-        self, channel: AbstractChannel, event: str, broadcast: bool
+        self, channel: AbstractChannel, key: str, broadcast: bool
     ) -> AbstractExchange:
-        key = f"{BROADCAST_PREFIX if broadcast else TASKS_PREFIX}{event}"
+        # ``key``: the exchange's name (gemstone.broadcast.E or gemstone.tasks.E).
         exchange = self._exchanges.get(key)
         if exchange is not None:
             return exchange
@@ -292,16 +292,25 @@ class RabbitMqEventTransport(BaseEventTransport):
             return self._exchanges[key]
 
     async def _publish_confirmed(
-        self, what: str, exchange_for: Any, message: aio_pika.Message, routing_key: str
+        self,
+        what: str,
+        key: str,
+        exchange_for: Any,
+        message: aio_pika.Message,
+        routing_key: str,
     ) -> None:
+        # ``key``: the exchange's key in ``self._exchanges``. When connected with it
+        # declared already, the attempt publishes straight away, no waiting or lookups.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.publish_timeout
         delay = 0.05
         while True:
             try:
                 async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                    channel = await self._wait_ready()
-                    exchange = await exchange_for(channel)
+                    exchange = self._exchanges.get(key)
+                    ready = self._ready
+                    if exchange is None or ready is None or not ready.is_set():
+                        exchange = await exchange_for(await self._wait_ready())
                     await exchange.publish(message, routing_key=routing_key, mandatory=False)
                 return
             except TimeoutError as exc:
@@ -331,30 +340,18 @@ class RabbitMqEventTransport(BaseEventTransport):
             app_id=event.service,
         )
 
-        routing_key = "" if event.broadcast else TASKS_ROUTING_KEY
-        # Connected, exchange declared already: one attempt, without the retry loop's
-        # machinery. A connection error there falls back to the loop, which retries.
-        exchange = self._exchanges.get(
-            f"{BROADCAST_PREFIX if event.broadcast else TASKS_PREFIX}{event.name}"
-        )
-        ready = self._ready
-        if exchange is not None and ready is not None and ready.is_set():
-            try:
-                async with asyncio.timeout(self.publish_timeout):
-                    await exchange.publish(message, routing_key=routing_key, mandatory=False)
-                return
-            except TimeoutError as exc:
-                raise EventPublishError(
-                    f"event {event.name!r} was not confirmed by RabbitMQ within "
-                    f"{self.publish_timeout} s"
-                ) from exc
-            except CONNECTION_EXCEPTIONS as exc:
-                _log.debug("publishing event %r failed (%s); retrying", event.name, exc)
+        key = f"{BROADCAST_PREFIX if event.broadcast else TASKS_PREFIX}{event.name}"
 
         async def exchange_for(channel: AbstractChannel) -> AbstractExchange:
-            return await self._exchange(channel, event.name, event.broadcast)
+            return await self._exchange(channel, key, event.broadcast)
 
-        await self._publish_confirmed(f"event {event.name!r}", exchange_for, message, routing_key)
+        await self._publish_confirmed(
+            f"event {event.name!r}",
+            key,
+            exchange_for,
+            message,
+            "" if event.broadcast else TASKS_ROUTING_KEY,
+        )
 
     async def _dead_letter_exchange(self, channel: AbstractChannel, event: str) -> AbstractExchange:
         key = f"{DEAD_LETTER_PREFIX}{event}"
@@ -381,7 +378,13 @@ class RabbitMqEventTransport(BaseEventTransport):
         async def exchange_for(channel: AbstractChannel) -> AbstractExchange:
             return await self._dead_letter_exchange(channel, event)
 
-        await self._publish_confirmed(f"dead letter of {event!r}", exchange_for, message, event)
+        await self._publish_confirmed(
+            f"dead letter of {event!r}",
+            f"{DEAD_LETTER_PREFIX}{event}",
+            exchange_for,
+            message,
+            event,
+        )
 
     # -- consuming ---------------------------------------------------------------------
 

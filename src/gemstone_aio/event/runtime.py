@@ -13,7 +13,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import threading
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Awaitable, Generator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EventPublishError, ServiceConfigurationError
@@ -148,21 +148,18 @@ class EventRuntime:
 
     # -- publishing --------------------------------------------------------------------
 
-    async def _send(self, event: OutgoingEvent) -> None:
+    def _send(self, event: OutgoingEvent) -> Awaitable[Any]:
+        # A plain function: with one transport its publish() is awaited with no layer around.
         if len(self.transports) == 1:
-            await self.transports[0].publish(event)
-        else:
-            await asyncio.gather(*(t.publish(event) for t in self.transports))
+            return self.transports[0].publish(event)
+        return asyncio.gather(*(t.publish(event) for t in self.transports))
 
     async def _publish(self, event: OutgoingEvent) -> None:
         metrics = self.service.metrics
         tracer = self.service.tracer
         try:
             if tracer is None:
-                if len(self.transports) == 1:
-                    await self.transports[0].publish(event)
-                else:
-                    await self._send(event)
+                await self._send(event)
             else:
                 # A PRODUCER span, child of the emitting call's span; its W3C context
                 # travels in the message headers to the consumers.

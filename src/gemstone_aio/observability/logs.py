@@ -34,7 +34,6 @@ __all__ = [
     "RequestIdFilter",
     "configure_logging",
     "current_request_id",
-    "is_sane_request_id",
     "new_request_id",
     "request_id_var",
     "sanitize_request_id",
@@ -84,11 +83,6 @@ _id_prefix: str
 _id_counter: Iterator[int]
 _new_id_sequence()
 os.register_at_fork(after_in_child=_new_id_sequence)
-
-
-def is_sane_request_id(value: str) -> bool:
-    """Return True when ``value`` may be used as a request id (see :func:`sanitize_request_id`)."""
-    return _SANE_ID.match(value) is not None
 
 
 def sanitize_request_id(value: str | None) -> str:
