@@ -4,6 +4,7 @@ Both servers run in their own process; the load comes from ``wrk`` in another pr
 on loopback; rounds alternate between the servers and medians are compared.
 
     python bench/rpc_throughput.py [--seconds 5] [--rounds 3] [--connections 32]
+        [--case async|blocking|model|batch]
 
 ``python bench/run.py`` is the full suite (peers, batches, memory, start-up).
 """
@@ -11,12 +12,21 @@ on loopback; rounds alternate between the servers and medians are compared.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 
 from _harness import Server, wrk
 
-BODY = '{"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "world"}, "id": 1}'
+HELLO = {"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "world"}, "id": 1}
+BODIES = {
+    "async": json.dumps(HELLO),
+    "blocking": json.dumps({**HELLO, "method": "say_hello_blocking"}),
+    "model": json.dumps(
+        {"jsonrpc": "2.0", "method": "create_user", "params": {"user": {"name": "ann", "age": 30}}, "id": 1}
+    ),
+    "batch": json.dumps([{**HELLO, "id": i} for i in range(100)]),
+}
 
 
 def main() -> None:
@@ -24,6 +34,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--case", choices=sorted(BODIES), default="async")
     args = parser.parse_args()
     servers = [
         Server(kind, [sys.executable, "bench/servers.py", kind]).start()
@@ -31,13 +42,14 @@ def main() -> None:
     ]
     results: dict[str, list[float]] = {s.name: [] for s in servers}
     cpu: dict[str, list[float]] = {s.name: [] for s in servers}
+    body = BODIES[args.case]
     try:
         for server in servers:
-            wrk(server.url, BODY, seconds=1, connections=args.connections)
+            wrk(server.url, body, seconds=1, connections=args.connections)
         for _ in range(args.rounds):
             for server in servers:
                 before = server.cpu_seconds()
-                run = wrk(server.url, BODY, seconds=args.seconds, connections=args.connections)
+                run = wrk(server.url, body, seconds=args.seconds, connections=args.connections)
                 results[server.name].append(run.rps)
                 cpu[server.name].append((server.cpu_seconds() - before) / run.requests * 1e6)
     finally:
