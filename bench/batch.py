@@ -1,12 +1,13 @@
-"""In-process cost per call of a 1000-call batch through the router (no HTTP, no sockets).
+"""In-process cost per call of a batch through the router (no HTTP, no sockets).
 
-python bench/batch.py
+python bench/batch.py [SIZE]    (SIZE: calls per batch, 1000 unless given)
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from gemstone_aio.core.app import ROUTER_KEY
 
 class Hello(gemstone.MicroService):
     name = "bench_batch"
+    use_metrics = False  # as in bench/servers.py: the default install has no prometheus-client
 
     @gemstone.exposed_method()
     async def say_hello(self, name: str) -> str:
@@ -33,7 +35,7 @@ class _Context:
 async def main() -> None:
     app = Hello().make_app()
     router = app[ROUTER_KEY]
-    size = 1000
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     body = json.dumps(
         [
             {"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "w"}, "id": i}
@@ -44,7 +46,7 @@ async def main() -> None:
     context = _Context()
     for _ in range(3):
         await router.handle(body, context)
-    rounds = 20
+    rounds = 20_000 // size
     started = time.perf_counter()
     for _ in range(rounds):
         await router.handle(body, context)
@@ -53,7 +55,7 @@ async def main() -> None:
     for _ in range(rounds * size):
         await router.handle(single, context)
     per_call_single = (time.perf_counter() - started) / (rounds * size)
-    print(f"1000-call batch: {per_call_batch * 1e6:.1f} us per call")
+    print(f"{size}-call batch: {per_call_batch * 1e6:.1f} us per call")
     print(f"single calls:    {per_call_single * 1e6:.1f} us per call (router only, no HTTP)")
     print(f"ratio batch/single: {per_call_batch / per_call_single:.2f}")
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from typing import Any
 
+import pytest
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
 from gemstone_aio.core.app import POOL_KEY, ROUTER_KEY
+from gemstone_aio.core.jsonrpc import nesting_exceeds
 
 
 class Tracked(gemstone.MicroService):
@@ -168,6 +171,14 @@ SHAPES: list[Any] = [
 ]
 
 
+class _Anonymous:
+    async def is_authenticated(self) -> bool:
+        return False
+
+    def handler_reference(self) -> None:
+        return None
+
+
 async def test_the_short_path_answers_as_the_general_path() -> None:
     # A call wrapper sends every request down the general path: both must answer alike.
     apps = [Shapes().make_app(), Shapes().make_app()]
@@ -175,19 +186,12 @@ async def test_the_short_path_answers_as_the_general_path() -> None:
     wrapped.call_wrappers.append(lambda request, call: call)
     plain._max_json_depth = wrapped._max_json_depth = 4
 
-    class Anonymous:
-        async def is_authenticated(self) -> bool:
-            return False
-
-        def handler_reference(self) -> None:
-            return None
-
     for body in SHAPES:
         raw = json.dumps(body).encode()
-        short = await plain.handle(raw, Anonymous())
-        general = await wrapped.handle(raw, Anonymous())
+        short = await plain.handle(raw, _Anonymous())
+        general = await wrapped.handle(raw, _Anonymous())
         assert short == general, body
-    answers = [json.loads(await plain.handle(json.dumps(b).encode(), Anonymous()) or b"null")
+    answers = [json.loads(await plain.handle(json.dumps(b).encode(), _Anonymous()) or b"null")
                for b in SHAPES[:3]]  # fmt: skip
     assert [a.get("result") for a in answers] == ["hello ann!", "hello ann?", None]
     assert answers[2]["error"]["code"] == -32602
@@ -212,3 +216,146 @@ async def test_observers_are_told_of_calls_on_the_short_path(
         ("fails", -32603),
         ("unserialisable", -32603),
     ]
+
+
+def _routers(depth: int | None = None) -> tuple[Any, Any, list[Any]]:
+    # Two routers of the same service: one answers usual batch elements on the short
+    # path, the other (with a call wrapper) sends every element through answer().
+    apps = [Shapes().make_app(), Shapes().make_app()]
+    plain, wrapped = (app[ROUTER_KEY] for app in apps)
+    wrapped.call_wrappers.append(lambda request, call: call)
+    for router in (plain, wrapped):
+        router._max_json_depth = router._batches._max_json_depth = depth
+    return plain, wrapped, apps
+
+
+async def test_batches_answer_alike_on_both_paths() -> None:
+    plain, wrapped, apps = _routers(depth=None)
+    batches = [SHAPES, SHAPES[::-1], [SHAPES[0]], [SHAPES[6], SHAPES[7], SHAPES[0]]]
+    for batch in batches:
+        raw = json.dumps(batch).encode()
+        short = await plain.handle(raw, _Anonymous())
+        assert short == await wrapped.handle(raw, _Anonymous())
+        assert len(json.loads(short)) == sum("id" in element for element in batch)
+    for app in apps:
+        app[POOL_KEY].shutdown()
+
+
+@pytest.mark.parametrize("depth", range(1, 9))
+@pytest.mark.parametrize("usual", [True, False])
+async def test_batch_nesting_limit_is_exact(depth: int, usual: bool) -> None:
+    """A batch is refused as a whole exactly when it nests deeper than ``max_json_depth``."""
+    limit = 5
+    plain, wrapped, apps = _routers(depth=limit)
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    element = {"jsonrpc": "2.0", "method": "greet", "params": {"name": value}, "id": 1}
+    if not usual:
+        element["params"] = [value]
+    batch = [SHAPES[0], element, SHAPES[1]]
+    raw = json.dumps(batch).encode() + b" " * 64  # long enough to be walked
+    expected_refused = nesting_exceeds(batch, limit)
+    for router in (plain, wrapped):
+        answer = json.loads(await router.handle(raw, _Anonymous()))
+        if expected_refused:
+            assert answer == {
+                "jsonrpc": "2.0",
+                "error": {
+                    "code": -32004,
+                    "message": "Request too large",
+                    "data": f"JSON nests deeper than {limit} levels",
+                },
+                "id": None,
+            }
+        else:
+            assert [item["id"] for item in answer] == [1, 1, "a"]
+    for app in apps:
+        app[POOL_KEY].shutdown()
+
+
+request_tag: contextvars.ContextVar[str] = contextvars.ContextVar("request_tag", default="none")
+
+
+class Waiting(gemstone.MicroService):
+    name = "hotpaths_waiting"
+    batch_concurrency = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.cancelled: list[int] = []
+
+    @gemstone.exposed_method()
+    async def tag(self, n: int, wait: bool = False) -> str:
+        seen = request_tag.get()
+        token = request_tag.set(f"element {n}")
+        if wait:
+            await asyncio.sleep(0.01 * (5 - n % 5))
+        request_tag.reset(token)  # a token set before the wait is reset after it
+        return seen
+
+    @gemstone.exposed_method()
+    async def fail_after_wait(self, kind: str) -> None:
+        await asyncio.sleep(0)
+        if kind == "rpc":
+            raise gemstone.errors.InvalidParams(data="checked late")
+        raise RuntimeError("late failure")
+
+    @gemstone.exposed_method()
+    async def hold(self, n: int) -> int:
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(n)
+            raise
+        return n
+
+
+async def test_batch_elements_run_in_contexts_of_their_own(aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(Waiting().make_app())
+    batch = [
+        {"jsonrpc": "2.0", "method": "tag", "params": {"n": n, "wait": n % 2 == 0}, "id": n}
+        for n in range(10)
+    ]
+    status, answer = await rpc(client, batch)
+    assert status == 200
+    assert answer == [{"jsonrpc": "2.0", "result": "none", "id": n} for n in range(10)]
+
+
+async def test_errors_raised_after_the_first_wait_answer_that_element_only(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    client = await aiohttp_client(Waiting().make_app())
+    batch = [
+        {"jsonrpc": "2.0", "method": "fail_after_wait", "params": {"kind": "rpc"}, "id": 1},
+        {"jsonrpc": "2.0", "method": "tag", "params": {"n": 2}, "id": 2},
+        {"jsonrpc": "2.0", "method": "fail_after_wait", "params": {"kind": "bug"}, "id": 3},
+    ]
+    status, answer = await rpc(client, batch)
+    assert status == 200
+    assert answer[0]["error"] == {
+        "code": -32602,
+        "message": "Invalid params",
+        "data": "checked late",
+    }
+    assert answer[1]["result"] == "none"
+    assert answer[2]["error"] == {"code": -32603, "message": "Internal error"}
+
+
+async def test_a_cancelled_batch_cancels_its_waiting_elements() -> None:
+    service = Waiting()
+    app = service.make_app()
+    batch = [{"jsonrpc": "2.0", "method": "hold", "params": {"n": n}, "id": n} for n in range(2)]
+    running = asyncio.ensure_future(
+        app[ROUTER_KEY].handle(json.dumps(batch).encode(), _Anonymous())
+    )
+    async with asyncio.timeout(5):
+        while len(asyncio.all_tasks()) < 4:  # noqa: ASYNC110 -- the batch offers no event
+            await asyncio.sleep(0)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    await asyncio.sleep(0)
+    assert sorted(service.cancelled) == [0, 1]
+    app[POOL_KEY].shutdown()

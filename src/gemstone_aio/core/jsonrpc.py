@@ -29,6 +29,8 @@ __all__ = [
     "dumps",
     "error_response",
     "loads",
+    "nesting_exceeds",
+    "nests_deeper",
     "parse",
     "parse_value",
     "success_response",
@@ -140,7 +142,15 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
     """Return True when arrays and objects in ``value`` nest deeper than ``limit`` levels."""
     if not isinstance(value, dict | list):
         return False
-    return limit < 1 or _nests_deeper(value, limit - 1)
+    return nests_deeper(value, limit - 1)
+
+
+def nests_deeper(container: dict[str, Any] | list[Any], room: int) -> bool:
+    """Return True when more than ``room`` levels of arrays and objects nest in ``container``.
+
+    ``room`` below zero means ``container`` itself is already too deep.
+    """
+    return room < 0 or _nests_deeper(container, room)
 
 
 def _nests_deeper(container: dict[str, Any] | list[Any], room: int) -> bool:

@@ -24,8 +24,10 @@ from ..errors import (
     JsonRpcError,
     MethodNotFound,
     MethodTimeout,
+    RequestTooLarge,
 )
 from . import jsonrpc
+from .batching import BatchRunner
 from .decorators import MethodSpec
 from .jsonrpc import nesting_exceeds
 from .params import ParamsBinder, binder_for
@@ -152,7 +154,16 @@ class Router:
         self._default_timeout = default_timeout
         self._max_batch_length = max_batch_length
         self._max_json_depth = max_json_depth
-        self._batch_concurrency = batch_concurrency
+        self._batches = BatchRunner(
+            self.methods,
+            answer=self.answer,
+            internal_error=self._internal_error,
+            uses_short_path=self._uses_short_path,
+            logger=logger,
+            max_batch_length=max_batch_length,
+            max_json_depth=max_json_depth,
+            batch_concurrency=batch_concurrency,
+        )
 
     def handle(self, body: bytes, context: CallContext) -> Awaitable[bytes | None]:
         """Answer one HTTP body: await it for the bytes to send back (``None``: nothing).
@@ -198,17 +209,15 @@ class Router:
 
     async def _handle_decoded(self, decoded: Any, size: int, context: CallContext) -> bytes | None:
         try:
-            parsed = jsonrpc.parse_value(
-                decoded,
-                size,
-                max_batch_length=self._max_batch_length,
-                max_depth=self._max_json_depth,
-            )
+            if decoded.__class__ is list:
+                return await self._batches.run(decoded, size, context)
+            depth = self._max_json_depth
+            # Nesting N levels deep takes at least 2N bytes: small bodies need no walk.
+            if depth is not None and size > 2 * depth and nesting_exceeds(decoded, depth):
+                raise RequestTooLarge(data=f"JSON nests deeper than {depth} levels")
         except JsonRpcError as exc:
             return jsonrpc.dumps(jsonrpc.error_response(None, exc))
-        if isinstance(parsed, list):
-            return await self._handle_batch(parsed, context)
-        return await self.answer(parsed, context)
+        return await self.answer(jsonrpc.parse_object(decoded), context)
 
     async def _run_direct(
         self, entry: MethodEntry, params: dict[str, Any], id: str | int, method: str
@@ -245,36 +254,6 @@ class Router:
         if entry.is_async:
             return entry.func(*args, **kwargs)  # type: ignore[no-any-return]
         return self._run_blocking(entry.func, *args, **kwargs)
-
-    async def _handle_batch(
-        self, items: list[jsonrpc.Request | jsonrpc.Invalid], context: CallContext
-    ) -> bytes | None:
-        # At most ``batch_concurrency`` elements run at once: that many workers take the
-        # valid elements in order (cheaper than a task and a semaphore per element).
-        answers: list[bytes | None] = [None] * len(items)
-        pending: list[int] = []
-        for index, item in enumerate(items):
-            if isinstance(item, jsonrpc.Invalid):
-                answers[index] = jsonrpc.dumps(jsonrpc.error_response(item.id, item.error))
-            else:
-                pending.append(index)
-        queue = iter(pending)
-        # Whether anything observes calls is checked once per batch, not per element.
-        answer = self.answer if self._instrumented() else self._answer_plain
-
-        async def worker() -> None:
-            for index in queue:
-                answers[index] = await answer(items[index], context)  # type: ignore[arg-type]
-
-        workers = min(max(self._batch_concurrency, 1), len(pending))
-        if workers == 1:
-            await worker()
-        elif workers > 1:
-            await asyncio.gather(*(worker() for _ in range(workers)))
-        parts = [answer for answer in answers if answer is not None]
-        if not parts:
-            return None
-        return b"[" + b",".join(parts) + b"]"
 
     async def answer(
         self, request: jsonrpc.Request | jsonrpc.Invalid, context: CallContext
@@ -330,6 +309,10 @@ class Router:
                         "outcome": outcome,
                     },
                 )
+
+    def _uses_short_path(self) -> bool:
+        # Whether usual calls may skip answer(): no default timeout, nobody observing.
+        return self._default_timeout is None and not self._instrumented()
 
     def _instrumented(self) -> bool:
         # Timing only when something reads it: observers, call wrappers or DEBUG lines.
