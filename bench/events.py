@@ -15,11 +15,13 @@ first publish to the last ack. Publisher and consumer share one process and even
 each with its own connection. Metrics are off on the gemstone-aio side, as in a default
 install (prometheus-client is the ``metrics`` extra).
 
-Runs alternate between gemstone-aio and raw aio-pika and the medians are compared,
-because these machines are shared and noisy. Without ``--url`` a private RabbitMQ node
+Each round runs both sides back to back (alternating which goes first); the ratio is the
+median of the rounds' ratios, because these machines are shared and noisy. The CPU time
+this process spends per event (publisher and consumer; the broker is another process) is
+printed too: the client's CPU is what limits the rate here. Without ``--url`` a private RabbitMQ node
 is started (the one the tests use) and stopped at the end.
 
-    python bench/events.py [--events 5000] [--window 50] [--prefetch 32] [--rounds 3] [--url URL]
+    python bench/events.py [--events 5000] [--window 50] [--prefetch 32] [--rounds 5] [--url URL]
 """
 
 from __future__ import annotations
@@ -170,35 +172,59 @@ async def measure(url: str, args: argparse.Namespace) -> None:
         await measure_kind(url, args, broadcast=broadcast)
 
 
+async def _timed(run: Any) -> tuple[float, float]:
+    # events/s, and this process's CPU µs per event (publisher and consumer both run here).
+    cpu = time.process_time()
+    rate = await run
+    return rate, time.process_time() - cpu
+
+
 async def measure_kind(url: str, args: argparse.Namespace, *, broadcast: bool) -> None:
     ours: list[float] = []
     raw: list[float] = []
     memory: list[float] = []
+    ratios: list[float] = []
+    cpu_ours: list[float] = []
+    cpu_raw: list[float] = []
     print(f"\nbroadcast={broadcast}:")
     for round_ in range(args.rounds):
         # Alternate which side runs first: the broker may still be tidying up after a run.
         first_raw = round_ % 2 == 0
         if first_raw:
-            raw.append(await run_raw(url, args, broadcast=broadcast))
+            rate, cpu = await _timed(run_raw(url, args, broadcast=broadcast))
+            raw.append(rate)
+            cpu_raw.append(cpu / args.events * 1e6)
         transport = RabbitMqEventTransport(url, prefetch_count=args.prefetch)
-        ours.append(await run_gemstone(transport, args, broadcast=broadcast))
+        rate, cpu = await _timed(run_gemstone(transport, args, broadcast=broadcast))
+        ours.append(rate)
+        cpu_ours.append(cpu / args.events * 1e6)
         if not first_raw:
-            raw.append(await run_raw(url, args, broadcast=broadcast))
+            rate, cpu = await _timed(run_raw(url, args, broadcast=broadcast))
+            raw.append(rate)
+            cpu_raw.append(cpu / args.events * 1e6)
+        ratios.append(ours[-1] / raw[-1])
         bus = InMemoryEventTransport(bus=InMemoryEventBus())
         memory.append(await run_gemstone(bus, args, broadcast=broadcast))
         print(
-            f"round {round_ + 1}: raw aio-pika {raw[-1]:8.0f} ev/s   "
-            f"gemstone-aio RabbitMQ {ours[-1]:8.0f} ev/s   in-memory {memory[-1]:8.0f} ev/s"
+            f"round {round_ + 1}: raw aio-pika {raw[-1]:6.0f} ev/s {cpu_raw[-1]:5.0f} µs CPU/ev   "
+            f"gemstone-aio RabbitMQ {ours[-1]:6.0f} ev/s {cpu_ours[-1]:5.0f} µs CPU/ev "
+            f"({ratios[-1]:.2f}x)   in-memory {memory[-1]:6.0f} ev/s"
         )
     med_raw, med_ours, med_mem = (statistics.median(x) for x in (raw, ours, memory))
+    med_cpu_raw, med_cpu_ours = statistics.median(cpu_raw), statistics.median(cpu_ours)
     print(
         f"median of {args.rounds}, broadcast={broadcast}, {args.events} events, "
         f"window {args.window}, prefetch {args.prefetch}:"
     )
-    print(f"  raw aio-pika (publish+confirm, consume+ack): {med_raw:8.0f} events/s")
+    print(
+        f"  raw aio-pika (publish+confirm, consume+ack): {med_raw:8.0f} events/s"
+        f"  {med_cpu_raw:5.0f} µs CPU per event"
+    )
     print(
         f"  gemstone-aio RabbitMQ transport:             {med_ours:8.0f} events/s"
-        f"  ({med_ours / med_raw:.2f}x raw)"
+        f"  {med_cpu_ours:5.0f} µs CPU per event"
+        f"  ({statistics.median(ratios):.2f}x raw: median of the rounds' ratios;"
+        f" CPU {med_cpu_raw / med_cpu_ours:.2f}x)"
     )
     print(
         f"  gemstone-aio in-memory transport:            {med_mem:8.0f} events/s"
@@ -211,7 +237,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--prefetch", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--url", default=None, help="use this broker instead of a private node")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)

@@ -6,8 +6,9 @@
   original gemstone (newest release) on Tornado, pjrpc (aiohttp), fastapi-jsonrpc
   (uvicorn) and jsonrpcserver (inside aiohttp).
 - Every server runs in its own process; the load generator is ``wrk`` (Debian package)
-  in another process, on loopback. Rounds alternate between servers and medians are
-  reported, each as a ratio against the bare aiohttp handler measured in the same run.
+  in another process, on loopback. Each round measures every server back to back (odd
+  rounds in reverse order); ratios are medians of per-round ratios against the bare
+  aiohttp handler, next to the server's CPU time per request.
 - Then the client, event, memory and start-up figures.
 
 Benchmarks are not tests and never run in CI.
@@ -109,7 +110,8 @@ def http_figures(args: argparse.Namespace, peers: str | None) -> list[str]:
         servers += [
             Server(name, [peers, str(HERE / "peers" / script)]) for name, script in scripts.items()
         ]
-    results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    # One sample per (case, server, round): req/s, p50, p99, server CPU µs per request.
+    results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
     for server in servers:
         server.start()
     try:
@@ -120,34 +122,60 @@ def http_figures(args: argparse.Namespace, peers: str | None) -> list[str]:
                 seconds=1,
                 connections=args.connections,
             )
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
+            # Odd rounds go through the servers backwards: a slow drift of the machine's
+            # load then favours nobody.
+            order = servers if round_ % 2 == 0 else servers[::-1]
             for case, body in CASES.items():
-                for server in servers:
+                for server in order:
                     if case not in SUPPORTS.get(server.name, set(CASES)):
                         continue
+                    cpu_before = server.cpu_seconds()
                     run = wrk(server.url, body, seconds=args.seconds, connections=args.connections)
-                    results.setdefault((case, server.name), []).append((run.rps, run.p50, run.p99))
+                    cpu = (server.cpu_seconds() - cpu_before) / max(run.requests, 1) * 1e6
+                    results.setdefault((case, server.name), []).append(
+                        (run.rps, run.p50, run.p99, cpu)
+                    )
     finally:
         for server in servers:
             server.stop()
-    lines = []
+    lines = [
+        "Each round measures every server once per case, back to back (odd rounds in reverse "
+        "order); a server's ratio is the median over the rounds of its req/s divided by the bare "
+        "handler's req/s in the same round. CPU is the server process's user + system time per "
+        "request (from `/proc`), which moves less with the neighbours' load than req/s does.",
+        "",
+    ]
     for case in CASES:
-        base = statistics.median(r[0] for r in results[(case, servers[0].name)])
+        base_runs = results[(case, servers[0].name)]
         batch = case.startswith("100-call")
         unit = "batches/s" if batch else "req/s"
-        lines += [f"### {case}", "", f"| server | {unit} | ratio to bare | p50 ms | p99 ms |"
-                  + (" µs per call |" if batch else ""), "|---|---|---|---|---|" + ("---|" if batch else "")]  # fmt: skip
+        cpu_unit = "CPU µs per batch" if batch else "CPU µs per request"
+        lines += [
+            f"### {case}",
+            "",
+            f"| server | {unit} | ratio to bare | p50 ms | p99 ms | {cpu_unit} | CPU ratio to bare |"
+            + (" µs per call |" if batch else ""),
+            "|---|---|---|---|---|---|---|" + ("---|" if batch else ""),
+        ]
         for server in servers:
             runs = results.get((case, server.name))
             if not runs:
                 lines.append(
-                    f"| {server.name} | n/a (no like-for-like mode) | | | |"
+                    f"| {server.name} | n/a (no like-for-like mode) | | | | | |"
                     + (" |" if batch else "")
                 )
                 continue
             rps = statistics.median(r[0] for r in runs)
-            row = (f"| {server.name} | {rps:,.0f} | {rps / base if base else 0:.2f}x | {statistics.median(r[1] for r in runs):.2f} "
-                   f"| {statistics.median(r[2] for r in runs):.2f} |")  # fmt: skip
+            ratio = statistics.median(r[0] / b[0] for r, b in zip(runs, base_runs, strict=True))
+            cpu = statistics.median(r[3] for r in runs)
+            cpu_ratio = statistics.median(b[3] / r[3] for r, b in zip(runs, base_runs, strict=True))
+            p50 = statistics.median(r[1] for r in runs)
+            p99 = statistics.median(r[2] for r in runs)
+            row = (
+                f"| {server.name} | {rps:,.0f} | {ratio:.2f}x | {p50:.2f} | {p99:.2f} "
+                f"| {cpu:,.0f} | {cpu_ratio:.2f}x |"
+            )
             if batch:
                 row += f" {1e6 / (rps * 100):.1f} |" if rps else " (no batch finished) |"
             lines.append(row)

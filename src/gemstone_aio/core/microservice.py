@@ -15,6 +15,7 @@ from ..auth.tokens import AcceptedTokens, find_token
 from ..config.configurable import Configurable
 from ..config.configurator import BaseConfigurator, CommandLineConfigurator
 from ..errors import ServiceConfigurationError
+from ..event.runtime import emit
 from ..observability.metrics import MetricsHooks
 from .collection import collect_event_handlers, collect_exposed
 from .concurrency import DEFAULT_MAX_PARALLEL_BLOCKING_TASKS
@@ -331,8 +332,6 @@ class MicroService:
             EventBodyError: The body is not JSON-serialisable (nothing is published).
             EventPublishError: The service is not running.
         """
-        from ..event.runtime import emit
-
         return emit(self, event_name, event_body, broadcast=broadcast)
 
     # -- lifecycle ---------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import time
 import typing
@@ -18,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
 from ..core.module import Module
@@ -123,11 +123,14 @@ class EventDispatcher:
         self.metrics = metrics if metrics is not None else MetricsHooks()
         self.tracer = tracer
 
-    async def __call__(self, delivery: Delivery) -> None:
-        """Handle ``delivery`` and settle it (ack or dead-letter)."""
+    def __call__(self, delivery: Delivery) -> Awaitable[None]:
+        """Handle ``delivery`` and settle it (ack or dead-letter): await the result."""
+        # A plain function: without tracing, the transport awaits _handle() itself.
         if self.tracer is None:
-            await self._handle(delivery)
-            return
+            return self._handle(delivery)
+        return self._handle_traced(delivery)
+
+    async def _handle_traced(self, delivery: Delivery) -> None:
         with start_span(
             self.tracer,
             f"{self.event_name} process",
@@ -144,9 +147,9 @@ class EventDispatcher:
     async def _handle(self, delivery: Delivery) -> None:
         name = self.event_name
         try:
-            raw = delivery.body.decode("utf-8")
-            decoded = json.loads(raw)
-        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError alike
+            raw = delivery.body
+            decoded = pydantic_core.from_json(raw)
+        except ValueError as exc:  # not UTF-8, or not JSON
             reason = f"undecodable body (not UTF-8 JSON): {exc}"
             self.logger.error("event %r dead-lettered: %s", name, reason)
             await delivery.dead_letter(reason, 0)
@@ -158,7 +161,7 @@ class EventDispatcher:
                 if handler.adapter is not None:
                     value = handler.adapter.validate_json(raw)
                 else:  # each handler gets its own copy of the decoded body
-                    value = decoded if index == 0 else json.loads(raw)
+                    value = decoded if index == 0 else pydantic_core.from_json(raw)
             except ValidationError as exc:
                 reason = f"invalid body for {handler.label}: {exc}"
                 self.logger.error("event %r dead-lettered: %s", name, reason)

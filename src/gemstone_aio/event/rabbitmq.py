@@ -18,7 +18,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import aio_pika
@@ -293,34 +293,46 @@ class RabbitMqEventTransport(BaseEventTransport):
 
     async def _publish_confirmed(
         self,
-        what: str,
+        what: tuple[str, str],
         key: str,
-        exchange_for: Any,
+        declare: Callable[..., Awaitable[AbstractExchange]],
+        declare_args: tuple[Any, ...],
         message: aio_pika.Message,
         routing_key: str,
     ) -> None:
-        # ``key``: the exchange's key in ``self._exchanges``. When connected with it
-        # declared already, the attempt publishes straight away, no waiting or lookups.
+        # ``what``: how errors name the message ("event", its name); ``key``: the
+        # exchange's key in ``self._exchanges``; ``declare(channel, *declare_args)``
+        # declares it. When connected with the exchange declared already, the attempt
+        # publishes straight away: aio-pika's own publish timeout (which covers the
+        # confirm) bounds it, no timer of ours, no lookups or waiting.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.publish_timeout
         delay = 0.05
         while True:
             try:
-                async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                    exchange = self._exchanges.get(key)
-                    ready = self._ready
-                    if exchange is None or ready is None or not ready.is_set():
-                        exchange = await exchange_for(await self._wait_ready())
-                    await exchange.publish(message, routing_key=routing_key, mandatory=False)
+                exchange = self._exchanges.get(key)
+                ready = self._ready
+                if exchange is None or ready is None or not ready.is_set():
+                    async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                        exchange = await declare(await self._wait_ready(), *declare_args)
+                await exchange.publish(
+                    message,
+                    routing_key=routing_key,
+                    mandatory=False,
+                    timeout=max(0.0, deadline - loop.time()),
+                )
                 return
             except TimeoutError as exc:
                 raise EventPublishError(
-                    f"{what} was not confirmed by RabbitMQ within {self.publish_timeout} s"
+                    f"{what[0]} {what[1]!r} was not confirmed by RabbitMQ within "
+                    f"{self.publish_timeout} s"
                 ) from exc
             except CONNECTION_EXCEPTIONS as exc:
                 if loop.time() + delay >= deadline:
-                    raise EventPublishError(f"{what} could not be published: {exc}") from exc
-                _log.debug("publishing %s failed (%s); retrying", what, exc)
+                    raise EventPublishError(
+                        f"{what[0]} {what[1]!r} could not be published: {exc}"
+                    ) from exc
+                _log.debug("publishing %s %r failed (%s); retrying", *what, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
@@ -339,18 +351,15 @@ class RabbitMqEventTransport(BaseEventTransport):
             timestamp=time.time(),
             app_id=event.service,
         )
-
-        key = f"{BROADCAST_PREFIX if event.broadcast else TASKS_PREFIX}{event.name}"
-
-        async def exchange_for(channel: AbstractChannel) -> AbstractExchange:
-            return await self._exchange(channel, key, event.broadcast)
-
+        broadcast = event.broadcast
+        key = f"{BROADCAST_PREFIX if broadcast else TASKS_PREFIX}{event.name}"
         await self._publish_confirmed(
-            f"event {event.name!r}",
+            ("event", event.name),
             key,
-            exchange_for,
+            self._exchange,
+            (key, broadcast),
             message,
-            "" if event.broadcast else TASKS_ROUTING_KEY,
+            "" if broadcast else TASKS_ROUTING_KEY,
         )
 
     async def _dead_letter_exchange(self, channel: AbstractChannel, event: str) -> AbstractExchange:
@@ -375,13 +384,11 @@ class RabbitMqEventTransport(BaseEventTransport):
             timestamp=time.time(),
         )
 
-        async def exchange_for(channel: AbstractChannel) -> AbstractExchange:
-            return await self._dead_letter_exchange(channel, event)
-
         await self._publish_confirmed(
-            f"dead letter of {event!r}",
+            ("dead letter of", event),
             f"{DEAD_LETTER_PREFIX}{event}",
-            exchange_for,
+            self._dead_letter_exchange,
+            (event,),
             message,
             event,
         )
@@ -417,28 +424,27 @@ class RabbitMqEventTransport(BaseEventTransport):
                 self._consumers.append((queue, tag))
 
     def _on_message_factory(self, sub: Subscription, broadcast: bool) -> Any:
+        callback = sub.callback
+        event_name = sub.event_name
+        inflight = self._inflight
+
         async def on_message(message: AbstractIncomingMessage) -> None:
             # aio-pika already runs each delivery in a task of its own: track it, so
             # stop_consuming can wait for the handlers still running.
             task = asyncio.current_task()
             assert task is not None
-            self._inflight.add(task)
+            inflight.add(task)
+            delivery = _AmqpDelivery(message, event_name, broadcast, self)
             try:
-                await self._handle(message, sub, broadcast)
+                await callback(delivery)
             finally:
-                self._inflight.discard(task)
+                try:
+                    if not delivery.settled:
+                        await asyncio.shield(delivery.requeue())
+                finally:
+                    inflight.discard(task)
 
         return on_message
-
-    async def _handle(
-        self, message: AbstractIncomingMessage, sub: Subscription, broadcast: bool
-    ) -> None:
-        delivery = _AmqpDelivery(message, sub.event_name, broadcast, self)
-        try:
-            await sub.callback(delivery)
-        finally:
-            if not delivery.settled:
-                await asyncio.shield(delivery.requeue())
 
     async def stop_consuming(self, grace_period: float) -> None:  # noqa: D102
         self._consuming = False

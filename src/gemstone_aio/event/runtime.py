@@ -154,32 +154,29 @@ class EventRuntime:
             return self.transports[0].publish(event)
         return asyncio.gather(*(t.publish(event) for t in self.transports))
 
+    async def _publish_traced(self, event: OutgoingEvent, tracer: Any) -> None:
+        # A PRODUCER span, child of the emitting call's span; its W3C context travels
+        # in the message headers to the consumers.
+        headers = dict(event.headers)
+        with start_span(
+            tracer,
+            f"{event.name} publish",
+            kind="producer",
+            carrier_out=headers,
+            attributes={
+                "messaging.operation": "publish",
+                "messaging.destination.name": event.name,
+                "gemstone.event.broadcast": event.broadcast,
+            },
+        ):
+            await self._send(dataclasses.replace(event, headers=headers))
+
     async def _publish(self, event: OutgoingEvent) -> None:
-        metrics = self.service.metrics
         tracer = self.service.tracer
-        try:
-            if tracer is None:
-                await self._send(event)
-            else:
-                # A PRODUCER span, child of the emitting call's span; its W3C context
-                # travels in the message headers to the consumers.
-                headers = dict(event.headers)
-                with start_span(
-                    tracer,
-                    f"{event.name} publish",
-                    kind="producer",
-                    carrier_out=headers,
-                    attributes={
-                        "messaging.operation": "publish",
-                        "messaging.destination.name": event.name,
-                        "gemstone.event.broadcast": event.broadcast,
-                    },
-                ):
-                    await self._send(dataclasses.replace(event, headers=headers))
-        except Exception:
-            metrics.event_publish_failed(event.name)
-            raise
-        metrics.event_published(event.name)
+        if tracer is None:
+            await self._send(event)
+        else:
+            await self._publish_traced(event, tracer)
 
     def submit(self, event: OutgoingEvent) -> PublishResult:
         """Publish ``event`` on every transport, from the loop or from any thread."""
@@ -193,7 +190,16 @@ class EventRuntime:
         except RuntimeError:
             running = None
         if running is loop:
-            task = loop.create_task(self._publish(event))
+            # On the loop: the task runs the transport's publish() itself when there is
+            # one transport and no tracing (the usual case), with no layer around it;
+            # the done callback counts and logs the outcome.
+            tracer = self.service.tracer
+            transports = self.transports
+            task: asyncio.Future[Any] = (
+                loop.create_task(transports[0].publish(event))
+                if tracer is None and len(transports) == 1
+                else loop.create_task(self._publish(event))
+            )
             self._tasks.add(task)
             task.add_done_callback(self._task_done(event))
             return PublishResult(task)
@@ -203,15 +209,19 @@ class EventRuntime:
         future.add_done_callback(self._thread_done(event))
         return PublishResult(future)
 
-    def _log_failure(self, event: OutgoingEvent, exc: BaseException | None) -> None:
-        if exc is not None:
+    def _settled(self, event: OutgoingEvent, exc: BaseException | None) -> None:
+        # Metrics and the error log line of one finished publication (not a cancelled one).
+        if exc is None:
+            self.service.metrics.event_published(event.name)
+        else:
+            self.service.metrics.event_publish_failed(event.name)
             self.service.logger.error("event %r could not be published: %s", event.name, exc)
 
     def _task_done(self, event: OutgoingEvent) -> Any:
-        def done(task: asyncio.Future[None]) -> None:
+        def done(task: asyncio.Future[Any]) -> None:
             self._tasks.discard(task)
             if not task.cancelled():
-                self._log_failure(event, task.exception())
+                self._settled(event, task.exception())
 
         return done
 
@@ -220,7 +230,7 @@ class EventRuntime:
             with self._lock:
                 self._threaded.discard(future)
             if not future.cancelled():
-                self._log_failure(event, future.exception())
+                self._settled(event, future.exception())
 
         return done
 
