@@ -79,6 +79,8 @@ class BatchRunner:
     Args:
         methods: The router's table of methods (shared, not copied).
         answer: Answers one parsed request as the router does (any kind of element).
+        start: Binds the params of a usual call and returns its method's coroutine
+            (raising InvalidParams when they do not fit).
         internal_error: Logs an exception a method raised and returns the error to answer.
         uses_short_path: Whether usual elements may skip ``answer`` (nobody observes
             calls, no default timeout); asked once per batch.
@@ -95,6 +97,7 @@ class BatchRunner:
         answer: Callable[
             [jsonrpc.Request | jsonrpc.Invalid, CallContext], Coroutine[Any, Any, bytes | None]
         ],
+        start: Callable[[MethodEntry, dict[str, Any]], Any],
         internal_error: Callable[[str, Exception], JsonRpcError],
         uses_short_path: Callable[[], bool],
         logger: logging.Logger,
@@ -104,6 +107,7 @@ class BatchRunner:
     ) -> None:
         self._methods = methods
         self._answer = answer
+        self._start = start
         self._internal_error = internal_error
         self._uses_short_path = uses_short_path
         self._logger = logger
@@ -203,8 +207,7 @@ class BatchRunner:
         # the coroutine that finishes it.
         entry, params, id, method = item
         try:
-            args, kwargs = entry.binder.bind(params)
-            coro = entry.func(*args, **kwargs)
+            coro = self._start(entry, params)
             first = coro.send(None)
         except StopIteration as stop:
             answers[index] = self._success(id, stop.value, method)

@@ -146,6 +146,15 @@ class ParamsBinder:
         )
 
     @property
+    def validate_named(self) -> Callable[[Any], dict[str, Any]] | None:
+        """For a signature of named parameters only: params by name → keyword arguments.
+
+        It raises :class:`pydantic.ValidationError` where :meth:`bind` raises
+        :class:`~gemstone_aio.errors.InvalidParams`; ``None`` for other signatures.
+        """
+        return self._kwargs_validator
+
+    @property
     def positional_names(self) -> tuple[str, ...]:
         """Names of the parameters that may be given by position, in order."""
         return self._positional

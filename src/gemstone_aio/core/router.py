@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import pydantic
 import pydantic_core
 
 from ..errors import (
@@ -83,6 +84,8 @@ class MethodEntry:
         direct: A public method with no handler argument, timeout or bound: the router
             may run it with nothing around it (an ``async def`` awaited, a ``def`` in
             the pool).
+        validate_named: The binder's validator of params by name, for a signature of
+            named parameters only (else ``None``).
     """
 
     spec: MethodSpec
@@ -92,8 +95,10 @@ class MethodEntry:
     is_async: bool
     semaphore: asyncio.Semaphore | None = field(default=None)
     direct: bool = field(init=False)
+    validate_named: Callable[[Any], dict[str, Any]] | None = field(init=False)
 
     def __post_init__(self) -> None:
+        self.validate_named = self.binder.validate_named
         spec = self.spec
         self.direct = (
             self.semaphore is None
@@ -157,6 +162,7 @@ class Router:
         self._batches = BatchRunner(
             self.methods,
             answer=self.answer,
+            start=self._start_direct,
             internal_error=self._internal_error,
             uses_short_path=self._uses_short_path,
             logger=logger,
@@ -250,6 +256,17 @@ class Router:
     def _start_direct(self, entry: MethodEntry, params: jsonrpc.Params | None) -> Awaitable[Any]:
         # Bind the params (InvalidParams when they do not fit) and start a ``direct``
         # method: the coroutine of an ``async def``, the pool's run of a ``def``.
+        validate = entry.validate_named
+        if validate is not None and params.__class__ is dict:
+            # Params by name for named parameters: the validator alone, no bind() layer.
+            try:
+                kwargs = validate(params)
+            except pydantic.ValidationError:
+                pass  # bind() below raises the InvalidParams to answer with
+            else:
+                if entry.is_async:
+                    return entry.func(**kwargs)  # type: ignore[no-any-return]
+                return self._run_blocking(entry.func, **kwargs)
         args, kwargs = entry.binder.bind(params)
         if entry.is_async:
             return entry.func(*args, **kwargs)  # type: ignore[no-any-return]
