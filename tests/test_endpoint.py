@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import decimal
@@ -12,6 +13,7 @@ from typing import Any
 
 import pydantic
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
@@ -399,3 +401,85 @@ async def test_configurable_nesting_depth(
         assert answer["error"]["data"] == f"JSON nests deeper than {limit} levels"
     else:
         assert "result" in answer
+
+
+class BodySigned(gemstone.MicroService):
+    """Admits a caller whose ``X-Body-Length`` header matches the body it sent."""
+
+    name = "body_signed"
+
+    async def authenticate_request(self, request: web.Request) -> Any:
+        body = await request.read()  # the endpoint has read it already: same bytes
+        return "signer" if request.headers.get("X-Body-Length") == str(len(body)) else None
+
+    @gemstone.exposed_method(private=True)
+    async def signed_echo(self, text: str) -> str:
+        return text
+
+
+@pytest.mark.parametrize(("extra", "status"), [(0, 200), (1, 413)])
+async def test_body_limit_is_exact(aiohttp_client: AiohttpClient, extra: int, status: int) -> None:
+    """A body of exactly ``max_request_body_size`` bytes is served; one byte more is not."""
+    service = Calculator()
+    service.max_request_body_size = 300
+    client = await aiohttp_client(service.make_app())
+    body = '{"jsonrpc": "2.0", "method": "echo", "params": ["' + "x" * 200 + '"], "id": 1}'
+    body += " " * (300 - len(body) + extra)
+    got, answer = await post(client, body)
+    assert got == status
+    if status == 200:
+        assert answer["result"] == "x" * 200
+    else:
+        assert answer["error"] == {
+            "code": -32004,
+            "message": "Request too large",
+            "data": "the body exceeds 300 bytes",
+        }
+
+
+async def test_a_body_arriving_in_pieces_is_read_whole(client: Client) -> None:
+    """The handler starts before the end of the body: it waits for the rest."""
+    assert client.server.host is not None
+    assert client.server.port is not None
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    body = b'{"jsonrpc": "2.0", "method": "echo", "params": ["' + b"y" * 5000 + b'"], "id": 7}'
+    writer.write(
+        b"POST /api HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n"
+    )
+    for start in range(0, len(body), 1000):
+        writer.write(body[start : start + 1000])
+        await writer.drain()
+        await asyncio.sleep(0.02)
+    response = await reader.read()
+    writer.close()
+    head, _, payload = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert json.loads(payload) == {"jsonrpc": "2.0", "result": "y" * 5000, "id": 7}
+
+
+async def test_a_middleware_may_read_the_body_first(
+    aiohttp_client: AiohttpClient, calculator: Calculator
+) -> None:
+    seen: list[bytes] = []
+
+    @web.middleware
+    async def audit(request: web.Request, handler: Any) -> web.StreamResponse:
+        seen.append(await request.read())
+        return await handler(request)  # type: ignore[no-any-return]
+
+    app = calculator.make_app()
+    app.middlewares.append(audit)
+    client = await aiohttp_client(app)
+    body = '{"jsonrpc": "2.0", "method": "subtract", "params": [5, 2], "id": 1}'
+    assert await post(client, body) == (200, {"jsonrpc": "2.0", "result": 3, "id": 1})
+    assert seen == [body.encode()]
+
+
+async def test_authentication_may_read_the_body(aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(BodySigned().make_app())
+    body = '{"jsonrpc": "2.0", "method": "signed_echo", "params": ["hi"], "id": 1}'
+    status, answer = await post(client, body, **{"X-Body-Length": str(len(body))})
+    assert (status, answer["result"]) == (200, "hi")
+    status, answer = await post(client, body, **{"X-Body-Length": "1"})
+    assert answer["error"]["code"] == -32001

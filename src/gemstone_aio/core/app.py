@@ -131,6 +131,11 @@ def _error_body(error: JsonRpcError, status: int) -> web.Response:
     )
 
 
+def _too_large(service: MicroService) -> web.Response:
+    limit = service.max_request_body_size
+    return _error_body(RequestTooLarge(data=f"the body exceeds {limit} bytes"), 413)
+
+
 def _make_endpoint(
     app: web.Application, service: MicroService, router: Router
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -152,11 +157,21 @@ def _make_endpoint(
                 ),
                 415,
             )
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            limit = service.max_request_body_size
-            return _error_body(RequestTooLarge(data=f"the body exceeds {limit} bytes"), 413)
+        body = request._read_bytes  # set when something (a middleware) read it already
+        if body is None:
+            content = request.content
+            if content.is_eof():
+                # The whole body is buffered already (the usual small request): take it
+                # in one step. Request.read() would await it chunk by chunk and copy it,
+                # about 4% of a trivial call. Later readers get it from the request.
+                body = request._read_bytes = content.read_nowait()
+                if len(body) > service.max_request_body_size:
+                    return _too_large(service)
+            else:
+                try:
+                    body = await request.read()
+                except web.HTTPRequestEntityTooLarge:
+                    return _too_large(service)
         if id_header is None:
             id_header = istr(app.get(ENDPOINT_REQUEST_ID_KEY, ""))  # istr: faster lookups
         if id_header:
