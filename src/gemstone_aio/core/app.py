@@ -34,7 +34,8 @@ from ..discovery.lifecycle import install_discovery
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from ..event.runtime import EventRuntime
 from ..observability.logs import request_id_var, sanitize_request_id
-from ..observability.wiring import ENDPOINT_REQUEST_ID_KEY, install_observability
+from ..observability.metrics import MetricsHooks
+from ..observability.wiring import ENDPOINT_REQUEST_ID_KEY, METRICS_KEY, install_observability
 from ..selfdescription import install as install_self_description
 from . import jsonrpc
 from .concurrency import BlockingPool
@@ -140,60 +141,70 @@ def _make_endpoint(
     app: web.Application, service: MicroService, router: Router
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     # A closure over what every request needs, rather than lookups in ``request.app``.
-    # The request-id header is read from the app on the first request: the app is
-    # frozen by then, so it cannot change afterwards.
+    # The request-id header and the metrics are read from the app on the first request:
+    # the app is frozen by then, so they cannot change afterwards.
     id_header: str | None = None
+    in_flight: MetricsHooks | None = None  # counts requests in flight when metrics are on
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
-        nonlocal id_header
-        # The exact header most clients send needs no parsing.
-        if (
-            request.headers.get(hdrs.CONTENT_TYPE) != "application/json"
-            and request.content_type.lower() != "application/json"
-        ):
-            return _error_body(
-                InvalidRequest(
-                    data=f"Content-Type must be application/json, got {request.content_type!r}"
-                ),
-                415,
-            )
-        body = request._read_bytes  # set when something (a middleware) read it already
-        if body is None:
-            content = request.content
-            if content.is_eof():
-                # The whole body is buffered already (the usual small request): take it
-                # in one step. Request.read() would await it chunk by chunk and copy it,
-                # about 4% of a trivial call. Later readers get it from the request.
-                body = request._read_bytes = content.read_nowait()
-                if len(body) > service.max_request_body_size:
-                    return _too_large(service)
-            else:
-                try:
-                    body = await request.read()
-                except web.HTTPRequestEntityTooLarge:
-                    return _too_large(service)
+        nonlocal id_header, in_flight
         if id_header is None:
             id_header = istr(app.get(ENDPOINT_REQUEST_ID_KEY, ""))  # istr: faster lookups
-        if id_header:
-            request_id = sanitize_request_id(request.headers.get(id_header))
-            id_token = request_id_var.set(request_id)
-        call = _HttpCallContext(request, service)
-        token = handler_source_var.set(call)
+            hooks = app.get(METRICS_KEY)
+            in_flight = hooks if hooks is not None and hooks.enabled else None
+        if in_flight is not None:
+            in_flight.request_started()
         try:
-            answer = await router.handle(body, call)
-        finally:
-            handler_source_var.reset(token)
+            # The exact header most clients send needs no parsing.
+            if (
+                request.headers.get(hdrs.CONTENT_TYPE) != "application/json"
+                and request.content_type.lower() != "application/json"
+            ):
+                return _error_body(
+                    InvalidRequest(
+                        data=f"Content-Type must be application/json, got {request.content_type!r}"
+                    ),
+                    415,
+                )
+            body = request._read_bytes  # set when something (a middleware) read it already
+            if body is None:
+                content = request.content
+                if content.is_eof():
+                    # The whole body is buffered already (the usual small request): take
+                    # it in one step. Request.read() would await it chunk by chunk and
+                    # copy it, about 4% of a trivial call. Later readers get it from the
+                    # request.
+                    body = request._read_bytes = content.read_nowait()
+                    if len(body) > service.max_request_body_size:
+                        return _too_large(service)
+                else:
+                    try:
+                        body = await request.read()
+                    except web.HTTPRequestEntityTooLarge:
+                        return _too_large(service)
             if id_header:
-                request_id_var.reset(id_token)
-        if answer is None:
-            response = web.Response(status=204)
-        else:
-            response = web.Response(body=answer, content_type="application/json")
-        if call._handler is not None:
-            call._handler.apply_to(response)
-        if id_header:
-            response.headers[id_header] = request_id
-        return response
+                request_id = sanitize_request_id(request.headers.get(id_header))
+                id_token = request_id_var.set(request_id)
+            call = _HttpCallContext(request, service)
+            token = handler_source_var.set(call)
+            try:
+                answer = await router.handle(body, call)
+            finally:
+                handler_source_var.reset(token)
+                if id_header:
+                    request_id_var.reset(id_token)
+            if answer is None:
+                response = web.Response(status=204)
+            else:
+                response = web.Response(body=answer, content_type="application/json")
+            if call._handler is not None:
+                call._handler.apply_to(response)
+            if id_header:
+                response.headers[id_header] = request_id
+            return response
+        finally:
+            if in_flight is not None:
+                in_flight.request_finished()
 
     return endpoint
 

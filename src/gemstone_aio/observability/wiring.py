@@ -10,7 +10,7 @@ from aiohttp import web
 from multidict import istr
 
 from .health import READINESS_KEY, ReadinessState, health_handler, ready_handler
-from .logs import RequestIdFilter, request_id_var, sanitize_request_id
+from .logs import RequestIdFilter, sanitize_request_id
 from .metrics import MetricsHooks, metrics_enabled
 from .statistics import add_statistics_method
 from .tracing import make_tracer, tracing_enabled
@@ -26,10 +26,10 @@ METRICS_KEY = web.AppKey("gemstone_aio.metrics", MetricsHooks)
 """The metrics hooks of the application (the same object as ``service.metrics``)."""
 
 ENDPOINT_REQUEST_ID_KEY = web.AppKey("gemstone_aio.endpoint_request_id", str)
-"""The request-id header the JSON-RPC endpoint handles itself ("" when a middleware or
-nobody does). Any aiohttp middleware costs every request its fast path (about a tenth of
-the throughput of a trivial call, measured with ``bench/rpc_throughput.py``), so without
-metrics the endpoint stamps its own calls and a response hook labels the rest."""
+"""The request-id header the JSON-RPC endpoint handles itself ("": no request ids). Any
+aiohttp middleware costs every request its fast path (about a tenth of the throughput of
+a trivial call, measured with ``bench/rpc_throughput.py``), so the endpoint stamps its
+own calls and a response hook labels the rest."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -37,33 +37,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def _attach_request_id_filter(logger: logging.Logger) -> None:
     if not any(isinstance(existing, RequestIdFilter) for existing in logger.filters):
         logger.addFilter(RequestIdFilter())
-
-
-def _middleware(header: str | None, endpoint: str, metrics: MetricsHooks) -> Any:
-    count = metrics.enabled
-
-    @web.middleware
-    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request_id = sanitize_request_id(request.headers.get(header) if header else None)
-        token = request_id_var.set(request_id)
-        counted = count and request.path == endpoint
-        if counted:
-            metrics.request_started()
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            if header:
-                exc.headers[header] = request_id
-            raise
-        finally:
-            if counted:
-                metrics.request_finished()
-            request_id_var.reset(token)
-        if header and not response.prepared:
-            response.headers[header] = request_id
-        return response
-
-    return observe
 
 
 def _label_response(name: str) -> Any:
@@ -154,9 +127,9 @@ def install_observability(
         router.call_wrappers.append(ServerSpans(tracer, service.name or "", router.methods))
     service.tracer = tracer
 
-    app[ENDPOINT_REQUEST_ID_KEY] = ""
-    if metrics.enabled:
-        app.middlewares.append(_middleware(service.request_id_header, service.endpoint, metrics))
-    elif service.request_id_header:
-        app[ENDPOINT_REQUEST_ID_KEY] = service.request_id_header
+    # No middleware: any aiohttp middleware costs every request its fast path. The
+    # endpoint stamps its own answers with the request id (and counts itself in flight
+    # when metrics are on); a response hook labels every other answer.
+    app[ENDPOINT_REQUEST_ID_KEY] = service.request_id_header or ""
+    if service.request_id_header:
         app.on_response_prepare.append(_label_response(service.request_id_header))
