@@ -75,13 +75,20 @@ class _Context:
 
 
 class _Payload:
-    """The little of aiohttp's StreamReader that ``Request.read()`` uses."""
+    """The little of aiohttp's StreamReader that the handlers use: a body received whole."""
 
     def __init__(self, body: bytes) -> None:
         self._chunks = [b"", body]
 
     def set_read_chunk_size(self, size: int) -> None:
         pass
+
+    def is_eof(self) -> bool:
+        return True
+
+    def read_nowait(self, n: int = -1) -> bytes:
+        data, self._chunks = b"".join(reversed(self._chunks)), []
+        return data
 
     async def readany(self) -> bytes:
         return self._chunks.pop() if self._chunks else b""

@@ -188,3 +188,29 @@ async def _double(pool: BlockingPool, value: int) -> int:
 def test_bad_bounds_name_the_value(workers: int, pending: int) -> None:
     with pytest.raises(ServiceConfigurationError, match=repr(workers) if pending >= 0 else "-1"):
         BlockingPool(workers, max_pending=pending)
+
+
+async def test_stop_iteration_reaches_the_caller_as_runtime_error(pool: BlockingPool) -> None:
+    def exhausted() -> None:
+        next(iter(()))
+
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        await pool.run(exhausted)
+    assert await pool.run(lambda: "still serving") == "still serving"
+
+
+def test_calls_left_running_when_their_loop_closed_still_free_their_slot() -> None:
+    pool = BlockingPool(1, max_pending=0)
+    release = threading.Event()
+
+    async def start_and_leave() -> None:
+        pool.run(release.wait, 5)  # never awaited: the loop closes while it runs
+
+    try:
+        asyncio.run(start_and_leave())
+        assert pool.submitted == 1
+        release.set()
+        _wait_until(lambda: pool.submitted == 0)
+        assert asyncio.run(_double(pool, 4)) == 8  # not refused as overloaded
+    finally:
+        pool.shutdown()

@@ -51,6 +51,9 @@ class _Inbox:
     def post(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
         """Called by a worker thread: queue the outcome, wake the loop unless it is already."""
         self._done.append((future, result, error))
+        if self._loop.is_closed():  # nobody awaits these futures any more
+            self._forget()
+            return
         if not self._woken:
             # A drain scheduled but not run yet will see this job too: it clears the flag
             # before it empties the queue.
@@ -63,6 +66,15 @@ class _Inbox:
         """Called from any thread: cancel a job that will not run."""
         with contextlib.suppress(RuntimeError):  # the loop is closed
             self._loop.call_soon_threadsafe(future.cancel)
+
+    def _forget(self) -> None:
+        # Count the outcomes no loop will take as finished, so the pool's bound stays right.
+        forgotten = 0
+        with contextlib.suppress(IndexError):
+            while True:
+                self._done.popleft()
+                forgotten += 1
+        self._pool._finished(forgotten)
 
     def _drain(self) -> None:
         self._woken = False
@@ -264,6 +276,10 @@ class BlockingPool(concurrent.futures.Executor):
             return
         try:
             result = context.run(func, *args, **kwargs)
+        except StopIteration as stop:  # a future cannot hold it (as in a coroutine)
+            problem = RuntimeError(f"{func!r} raised StopIteration")
+            problem.__cause__ = stop
+            inbox.post(future, None, problem)
         except BaseException as error:  # handed to the awaiting caller
             inbox.post(future, None, error)
         else:
