@@ -23,7 +23,12 @@ BODIES = {
     "async": json.dumps(HELLO),
     "blocking": json.dumps({**HELLO, "method": "say_hello_blocking"}),
     "model": json.dumps(
-        {"jsonrpc": "2.0", "method": "create_user", "params": {"user": {"name": "ann", "age": 30}}, "id": 1}
+        {
+            "jsonrpc": "2.0",
+            "method": "create_user",
+            "params": {"user": {"name": "ann", "age": 30}},
+            "id": 1,
+        }
     ),
     "batch": json.dumps([{**HELLO, "id": i} for i in range(100)]),
 }
