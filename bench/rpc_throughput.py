@@ -12,26 +12,14 @@ on loopback; rounds alternate between the servers and medians are compared.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 
 from _harness import Server, wrk
+from run import CASES
 
-HELLO = {"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "world"}, "id": 1}
-BODIES = {
-    "async": json.dumps(HELLO),
-    "blocking": json.dumps({**HELLO, "method": "say_hello_blocking"}),
-    "model": json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "method": "create_user",
-            "params": {"user": {"name": "ann", "age": 30}},
-            "id": 1,
-        }
-    ),
-    "batch": json.dumps([{**HELLO, "id": i} for i in range(100)]),
-}
+# The suite's request bodies, by short name.
+BODIES = dict(zip(("async", "blocking", "model", "batch"), CASES.values(), strict=True))
 
 
 def main() -> None:

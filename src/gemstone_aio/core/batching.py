@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import pydantic_core
-
-from ..errors import InternalError, InvalidRequest, JsonRpcError, RequestTooLarge
+from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from . import jsonrpc
 from .jsonrpc import PLAIN_ID_TYPES, nests_deeper
 
@@ -81,10 +78,11 @@ class BatchRunner:
         answer: Answers one parsed request as the router does (any kind of element).
         start: Binds the params of a usual call and returns its method's coroutine
             (raising InvalidParams when they do not fit).
+        success: Serialises the answer of a call that succeeded (an internal error when
+            its result has no JSON form).
         internal_error: Logs an exception a method raised and returns the error to answer.
         uses_short_path: Whether usual elements may skip ``answer`` (nobody observes
             calls, no default timeout); asked once per batch.
-        logger: Where unserialisable results are reported.
         max_batch_length: The longest batch accepted.
         max_json_depth: The deepest JSON nesting accepted.
         batch_concurrency: At most this many elements of one batch wait at once.
@@ -98,9 +96,9 @@ class BatchRunner:
             [jsonrpc.Request | jsonrpc.Invalid, CallContext], Coroutine[Any, Any, bytes | None]
         ],
         start: Callable[[MethodEntry, dict[str, Any]], Any],
+        success: Callable[[str | int, Any, str], bytes],
         internal_error: Callable[[str, Exception], JsonRpcError],
         uses_short_path: Callable[[], bool],
-        logger: logging.Logger,
         max_batch_length: int | None,
         max_json_depth: int | None,
         batch_concurrency: int,
@@ -108,9 +106,9 @@ class BatchRunner:
         self._methods = methods
         self._answer = answer
         self._start = start
+        self._success = success
         self._internal_error = internal_error
         self._uses_short_path = uses_short_path
-        self._logger = logger
         self._max_batch_length = max_batch_length
         self._max_json_depth = max_json_depth
         self._room = max(batch_concurrency, 1)
@@ -132,9 +130,7 @@ class BatchRunner:
             raise RequestTooLarge(
                 data=f"batch of {len(batch)} requests exceeds the limit of {limit}"
             )
-        depth = self._max_json_depth
-        # Nesting N levels deep takes at least 2N bytes: small bodies need no walk.
-        plan = self._plan(batch, depth if depth is not None and size > 2 * depth else None)
+        plan = self._plan(batch, jsonrpc.depth_to_check(size, self._max_json_depth))
         answers: list[bytes | None] = [None] * len(plan)
         waiting: dict[asyncio.Future[bytes | None], int] = {}
         loop = asyncio.get_running_loop()
@@ -169,7 +165,7 @@ class BatchRunner:
         # Classify every element before any runs: a too-deep element refuses the whole
         # body. Levels: the batch is 1, an element 2, its params 3.
         if check_depth is not None and check_depth < 1:
-            raise _too_deep(check_depth)
+            raise jsonrpc.too_deep(check_depth)
         methods = self._methods
         usual_ok = self._uses_short_path()
         plan: list[_Planned] = []
@@ -188,7 +184,7 @@ class BatchRunner:
                     and element.get("jsonrpc") == "2.0"
                 ):
                     if check_depth is not None and nests_deeper(params, check_depth - 3):
-                        raise _too_deep(check_depth)
+                        raise jsonrpc.too_deep(check_depth)
                     plan.append((entry, params, id, method))  # type: ignore[arg-type]
                     continue
             if (
@@ -196,7 +192,7 @@ class BatchRunner:
                 and (element.__class__ is dict or element.__class__ is list)
                 and nests_deeper(element, check_depth - 2)
             ):
-                raise _too_deep(check_depth)
+                raise jsonrpc.too_deep(check_depth)
             plan.append(jsonrpc.parse_object(element))
         return plan
 
@@ -232,13 +228,6 @@ class BatchRunner:
             return jsonrpc.dumps(jsonrpc.error_response(id, self._internal_error(method, exc)))
         return self._success(id, result, method)
 
-    def _success(self, id: str | int, result: Any, method: str) -> bytes:
-        try:
-            return pydantic_core.to_json({"jsonrpc": "2.0", "result": result, "id": id})
-        except pydantic_core.PydanticSerializationError:
-            self._logger.exception("the result of %r cannot be serialised to JSON", method)
-            return jsonrpc.dumps(jsonrpc.error_response(id, InternalError()))
-
 
 def _start(
     coro: Coroutine[Any, Any, bytes | None], answers: list[bytes | None], index: int
@@ -250,10 +239,6 @@ def _start(
         answers[index] = stop.value
         return None
     return _finish(coro, first)
-
-
-def _too_deep(depth: int) -> RequestTooLarge:
-    return RequestTooLarge(data=f"JSON nests deeper than {depth} levels")
 
 
 async def _collect(

@@ -58,9 +58,10 @@ class _Inbox:
             # A drain scheduled but not run yet will see this job too: it clears the flag
             # before it empties the queue.
             self._woken = True
-            # A closed loop raises RuntimeError: nobody awaits these futures any more.
-            with contextlib.suppress(RuntimeError):
+            try:
                 self._loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop closed meanwhile
+                self._forget()
 
     def cancel(self, future: asyncio.Future[Any]) -> None:
         """Called from any thread: cancel a job that will not run."""

@@ -26,6 +26,8 @@ __all__ = [
     "Params",
     "ParsedBody",
     "Request",
+    "check_depth",
+    "depth_to_check",
     "dumps",
     "error_response",
     "loads",
@@ -34,6 +36,7 @@ __all__ = [
     "parse",
     "parse_value",
     "success_response",
+    "too_deep",
 ]
 
 Id: TypeAlias = str | int | float | None
@@ -145,6 +148,30 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
     return nests_deeper(value, limit - 1)
 
 
+def depth_to_check(size: int, max_depth: int | None) -> int | None:
+    """The nesting limit a body of ``size`` bytes must be walked for, or ``None``.
+
+    Nesting N levels deep takes at least 2N bytes: smaller bodies need no walk.
+    """
+    return max_depth if max_depth is not None and size > 2 * max_depth else None
+
+
+def too_deep(max_depth: int) -> RequestTooLarge:
+    """The error refusing a body that nests deeper than ``max_depth`` levels."""
+    return RequestTooLarge(data=f"JSON nests deeper than {max_depth} levels")
+
+
+def check_depth(decoded: Any, size: int, max_depth: int | None) -> None:
+    """Refuse a decoded body of ``size`` bytes that nests deeper than ``max_depth``.
+
+    Raises:
+        RequestTooLarge: It does.
+    """
+    limit = depth_to_check(size, max_depth)
+    if limit is not None and nesting_exceeds(decoded, limit):
+        raise too_deep(limit)
+
+
 def nests_deeper(container: dict[str, Any] | list[Any], room: int) -> bool:
     """Return True when more than ``room`` levels of arrays and objects nest in ``container``.
 
@@ -209,14 +236,7 @@ def parse_value(
         InvalidRequest: The body is an empty array.
         RequestTooLarge: As in :func:`parse`.
     """
-    # Nesting N levels deep takes at least 2N bytes: small bodies need no walk.
-    if (
-        max_depth is not None
-        and size > 2 * max_depth
-        and isinstance(decoded, dict | list)
-        and nesting_exceeds(decoded, max_depth)
-    ):
-        raise RequestTooLarge(data=f"JSON nests deeper than {max_depth} levels")
+    check_depth(decoded, size, max_depth)
     if isinstance(decoded, list):
         if not decoded:
             raise InvalidRequest(data="an empty batch is not a request")

@@ -25,7 +25,6 @@ from ..errors import (
     JsonRpcError,
     MethodNotFound,
     MethodTimeout,
-    RequestTooLarge,
 )
 from . import jsonrpc
 from .batching import BatchRunner
@@ -163,9 +162,9 @@ class Router:
             self.methods,
             answer=self.answer,
             start=self._start_direct,
+            success=self._success,
             internal_error=self._internal_error,
             uses_short_path=self._uses_short_path,
-            logger=logger,
             max_batch_length=max_batch_length,
             max_json_depth=max_json_depth,
             batch_concurrency=batch_concurrency,
@@ -191,7 +190,6 @@ class Router:
             entry = self.methods.get(method) if method.__class__ is str else None
             params = decoded.get("params")
             id = decoded.get("id")
-            depth = self._max_json_depth
             if (
                 entry is not None
                 and entry.direct
@@ -201,7 +199,10 @@ class Router:
                 and self._default_timeout is None
                 and not self.call_wrappers
                 and not self._logger.isEnabledFor(logging.DEBUG)
-                and (depth is None or len(body) <= 2 * depth or not nesting_exceeds(decoded, depth))
+                and (
+                    (limit := jsonrpc.depth_to_check(len(body), self._max_json_depth)) is None
+                    or not nesting_exceeds(decoded, limit)
+                )
             ):
                 return self._run_direct(entry, params, id, method)  # type: ignore[arg-type]
         return self._handle_decoded(decoded, len(body), context)
@@ -217,10 +218,7 @@ class Router:
         try:
             if decoded.__class__ is list:
                 return await self._batches.run(decoded, size, context)
-            depth = self._max_json_depth
-            # Nesting N levels deep takes at least 2N bytes: small bodies need no walk.
-            if depth is not None and size > 2 * depth and nesting_exceeds(decoded, depth):
-                raise RequestTooLarge(data=f"JSON nests deeper than {depth} levels")
+            jsonrpc.check_depth(decoded, size, self._max_json_depth)
         except JsonRpcError as exc:
             return jsonrpc.dumps(jsonrpc.error_response(None, exc))
         return await self.answer(jsonrpc.parse_object(decoded), context)
@@ -363,12 +361,16 @@ class Router:
             return jsonrpc.dumps(jsonrpc.error_response(request.id, exc))
         if request.is_notification:
             return None
+        return self._success(request.id, result, request.method)
+
+    def _success(self, id: jsonrpc.Id, result: Any, method: str) -> bytes:
+        # The answer of a call that succeeded, or an internal error (logged) when its
+        # result has no JSON form. jsonrpc.dumps(jsonrpc.success_response(...)), inlined.
         try:
-            # jsonrpc.dumps(jsonrpc.success_response(...)), inlined.
-            return pydantic_core.to_json({"jsonrpc": "2.0", "result": result, "id": request.id})
+            return pydantic_core.to_json({"jsonrpc": "2.0", "result": result, "id": id})
         except pydantic_core.PydanticSerializationError:
-            self._logger.exception("the result of %r cannot be serialised to JSON", request.method)
-            return jsonrpc.dumps(jsonrpc.error_response(request.id, InternalError()))
+            self._logger.exception("the result of %r cannot be serialised to JSON", method)
+            return jsonrpc.dumps(jsonrpc.error_response(id, InternalError()))
 
     async def call(self, request: jsonrpc.Request, context: CallContext) -> Any:
         """Look the method up, check access, bind params and run it.

@@ -13,7 +13,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import threading
-from collections.abc import AsyncIterator, Awaitable, Generator
+from collections.abc import AsyncIterator, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EventPublishError, ServiceConfigurationError
@@ -148,11 +148,21 @@ class EventRuntime:
 
     # -- publishing --------------------------------------------------------------------
 
-    def _send(self, event: OutgoingEvent) -> Awaitable[Any]:
-        # A plain function: with one transport its publish() is awaited with no layer around.
+    def _send(self, event: OutgoingEvent) -> Coroutine[Any, Any, Any]:
+        # A plain function: with one transport, its publish() itself, no layer around it.
         if len(self.transports) == 1:
             return self.transports[0].publish(event)
-        return asyncio.gather(*(t.publish(event) for t in self.transports))
+        return self._send_to_all(event)
+
+    async def _send_to_all(self, event: OutgoingEvent) -> None:
+        await asyncio.gather(*(t.publish(event) for t in self.transports))
+
+    def _publication(self, event: OutgoingEvent) -> Coroutine[Any, Any, Any]:
+        # What publishing ``event`` runs: the transports' publish, in a span when tracing.
+        tracer = self.service.tracer
+        if tracer is None:
+            return self._send(event)
+        return self._publish_traced(event, tracer)
 
     async def _publish_traced(self, event: OutgoingEvent, tracer: Any) -> None:
         # A PRODUCER span, child of the emitting call's span; its W3C context travels
@@ -171,13 +181,6 @@ class EventRuntime:
         ):
             await self._send(dataclasses.replace(event, headers=headers))
 
-    async def _publish(self, event: OutgoingEvent) -> None:
-        tracer = self.service.tracer
-        if tracer is None:
-            await self._send(event)
-        else:
-            await self._publish_traced(event, tracer)
-
     def submit(self, event: OutgoingEvent) -> PublishResult:
         """Publish ``event`` on every transport, from the loop or from any thread."""
         loop = self.loop
@@ -190,20 +193,12 @@ class EventRuntime:
         except RuntimeError:
             running = None
         if running is loop:
-            # On the loop: the task runs the transport's publish() itself when there is
-            # one transport and no tracing (the usual case), with no layer around it;
-            # the done callback counts and logs the outcome.
-            tracer = self.service.tracer
-            transports = self.transports
-            task: asyncio.Future[Any] = (
-                loop.create_task(transports[0].publish(event))
-                if tracer is None and len(transports) == 1
-                else loop.create_task(self._publish(event))
-            )
+            # The done callback counts and logs the outcome.
+            task: asyncio.Future[Any] = loop.create_task(self._publication(event))
             self._tasks.add(task)
             task.add_done_callback(self._task_done(event))
             return PublishResult(task)
-        future = asyncio.run_coroutine_threadsafe(self._publish(event), loop)
+        future = asyncio.run_coroutine_threadsafe(self._publication(event), loop)
         with self._lock:
             self._threaded.add(future)
         future.add_done_callback(self._thread_done(event))
