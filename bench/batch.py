@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import gemstone_aio as gemstone
-from gemstone_aio.core.app import ROUTER_KEY
+from gemstone_aio.server import ROUTER_KEY
 
 
 class Hello(gemstone.MicroService):

@@ -37,7 +37,7 @@ from aiohttp import web  # noqa: E402
 from aiohttp.test_utils import make_mocked_request  # noqa: E402
 from servers import Hello, bare_handler  # noqa: E402
 
-from gemstone_aio.core.app import ROUTER_KEY  # noqa: E402
+from gemstone_aio.server import ROUTER_KEY  # noqa: E402
 
 HELLO = {"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "world"}, "id": 1}
 BODIES = {

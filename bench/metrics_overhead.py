@@ -182,7 +182,7 @@ def micro(repeats: int = 25, calls: int = 2000) -> None:
     """Time router dispatch of one call with and without the metrics observer."""
     import asyncio
 
-    from gemstone_aio.core.app import ROUTER_KEY
+    from gemstone_aio.server import ROUTER_KEY
 
     body = b'{"jsonrpc": "2.0", "method": "add", "params": [1, 2], "id": 1}'
     routers = {

@@ -22,8 +22,8 @@ from typing import Any
 import pydantic
 
 import gemstone_aio as gemstone
-from gemstone_aio.core import jsonrpc
-from gemstone_aio.core.app import ROUTER_KEY
+from gemstone_aio.protocol import _jsonrpc as jsonrpc
+from gemstone_aio.server import ROUTER_KEY
 
 
 class Kind(enum.Enum):

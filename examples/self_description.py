@@ -19,7 +19,7 @@ import pydantic
 from aiohttp import web
 
 import gemstone_aio as gemstone
-from gemstone_aio.selfdescription import SELF_DESCRIPTION_KEY
+from gemstone_aio.server import SELF_DESCRIPTION_KEY
 
 
 class Size(enum.Enum):

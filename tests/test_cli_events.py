@@ -12,7 +12,7 @@ import aio_pika
 import pytest
 
 import gemstone_aio as gemstone
-from gemstone_aio.event.transport import RabbitMqEventTransport
+from gemstone_aio.event import RabbitMqEventTransport
 from gemstone_aio.testing import serving
 from tests.fixtures.cli import RunCli, free_port, start_cli
 

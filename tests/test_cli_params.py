@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gemstone_aio.cli.params import Params, ParamsError, coerce, parse_params
+from gemstone_aio.cli._params import Params, ParamsError, coerce, parse_params
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 
 import gemstone_aio as gemstone
 from gemstone_aio.config import as_bool, as_endpoint, as_float, as_int, as_port, comma_list
-from gemstone_aio.config.configurable import Configurable
+from gemstone_aio.config import Configurable
 
 
 @pytest.mark.parametrize(

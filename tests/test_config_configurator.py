@@ -14,7 +14,7 @@ from gemstone_aio.config import (
     EnvironmentConfigurator,
     JsonFileConfigurator,
 )
-from gemstone_aio.config.configurator import BaseConfigurator, default_env_prefix
+from gemstone_aio.config._configurator import BaseConfigurator, default_env_prefix
 
 CONFIGURABLES = [Configurable("port"), Configurable("accessible_at"), Configurable("greeting")]
 

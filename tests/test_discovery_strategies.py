@@ -20,7 +20,7 @@ from gemstone_aio.discovery import (
     RedisDiscoveryStrategy,
 )
 from gemstone_aio.discovery.default import DefaultDiscoveryStrategy as FromOldPath
-from gemstone_aio.discovery.glob import glob_matches, redis_match_pattern
+from gemstone_aio.discovery._glob import glob_matches, redis_match_pattern
 from gemstone_aio.registry import ServiceRegistry
 from gemstone_aio.testing import serving
 from tests.fixtures.discovery import RegistryFactory, unique, wait_until

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gemstone_aio._docstrings import Docstring, parse_docstring
+from gemstone_aio.selfdescription._docstrings import Docstring, parse_docstring
 
 
 @pytest.mark.parametrize("doc", [None, "", "   \n  "])

@@ -10,9 +10,9 @@ import pytest
 
 import gemstone_aio as gemstone
 from gemstone_aio.event import transport as transport_module
-from gemstone_aio.event.base import BaseEventTransport, encode_body
-from gemstone_aio.event.dispatch import bind_event_handlers
-from gemstone_aio.event.memory import InMemoryEventBus, InMemoryEventTransport, default_bus
+from gemstone_aio.event._base import BaseEventTransport, encode_body
+from gemstone_aio.event._dispatch import bind_event_handlers
+from gemstone_aio.event._memory import InMemoryEventBus, InMemoryEventTransport, default_bus
 from gemstone_aio.testing import serving
 from tests.fixtures.events import Recorder, unique
 

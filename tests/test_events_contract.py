@@ -12,7 +12,7 @@ import pydantic
 import pytest
 
 import gemstone_aio as gemstone
-from gemstone_aio.event.base import BaseEventTransport
+from gemstone_aio.event._base import BaseEventTransport
 from gemstone_aio.testing import serving
 from tests.fixtures.events import EventBackend, Recorder, unique
 

@@ -10,7 +10,7 @@ from examples.example_events.service2 import EventTestService2
 from examples.example_events.worker import ResizeJob, ResizeWorker
 
 import gemstone_aio as gemstone
-from gemstone_aio.event.transport import RabbitMqEventTransport
+from gemstone_aio.event import RabbitMqEventTransport
 from tests.fixtures.events import RabbitBackend, Recorder, unique
 from tests.test_events_contract import call, running
 

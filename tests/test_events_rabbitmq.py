@@ -10,8 +10,8 @@ import aio_pika
 import pytest
 
 import gemstone_aio as gemstone
-from gemstone_aio.event.rabbitmq import BROADCAST_PREFIX, TASKS_PREFIX, TASKS_ROUTING_KEY
-from gemstone_aio.event.transport import RabbitMqEventTransport
+from gemstone_aio.event._rabbitmq import BROADCAST_PREFIX, TASKS_PREFIX, TASKS_ROUTING_KEY
+from gemstone_aio.event import RabbitMqEventTransport
 from tests.fixtures.events import Recorder, unique
 from tests.fixtures.rabbitmq import RabbitMqNode
 from tests.test_events_contract import call, running

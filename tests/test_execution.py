@@ -10,7 +10,7 @@ from typing import Any
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
-from gemstone_aio.core.app import POOL_KEY
+from gemstone_aio.server import POOL_KEY
 from gemstone_aio.testing import serving
 
 WAIT = 10.0

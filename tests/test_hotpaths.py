@@ -11,8 +11,8 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
-from gemstone_aio.core.app import POOL_KEY, ROUTER_KEY
-from gemstone_aio.core.jsonrpc import nesting_exceeds
+from gemstone_aio.server import POOL_KEY, ROUTER_KEY
+from gemstone_aio.protocol._jsonrpc import nesting_exceeds
 
 
 class Tracked(gemstone.MicroService):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gemstone_aio.core import jsonrpc
+from gemstone_aio.protocol import _jsonrpc as jsonrpc
 from gemstone_aio.errors import InvalidRequest, MethodNotFound, ParseError, RequestTooLarge
 
 

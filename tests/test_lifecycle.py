@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 import gemstone_aio as gemstone
-from gemstone_aio.core.app import POOL_KEY, STOPPING_KEY
+from gemstone_aio.server import POOL_KEY, STOPPING_KEY
 from gemstone_aio.testing import serving
 from tests.fixtures.config import StartProcess, wait_until
 

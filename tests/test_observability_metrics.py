@@ -13,10 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
-from gemstone_aio.core.app import POOL_KEY
+from gemstone_aio.server import POOL_KEY
 from gemstone_aio.errors import ServiceConfigurationError
 from gemstone_aio.observability import METRICS_KEY, MetricsHooks
-from gemstone_aio.observability.prometheus import PrometheusMetrics
+from gemstone_aio.observability._prometheus import PrometheusMetrics
 
 
 def _service_class(**attrs: object) -> type[gemstone.MicroService]:

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import gemstone_aio as gemstone
 from gemstone_aio.client import RemoteService
-from gemstone_aio.event.transport import RabbitMqEventTransport
+from gemstone_aio.event import RabbitMqEventTransport
 from gemstone_aio.observability import current_request_id
 from tests.fixtures.discovery import RegistryFactory, wait_until
 from tests.fixtures.events import EventBackend, Recorder, unique

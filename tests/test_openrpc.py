@@ -23,8 +23,8 @@ import pydantic_core
 import pytest
 
 import gemstone_aio as gemstone
-from gemstone_aio.openrpc import OPENRPC_VERSION, build_document
-from gemstone_aio.selfdescription import SELF_DESCRIPTION_KEY
+from gemstone_aio.selfdescription import OPENRPC_VERSION, build_document
+from gemstone_aio.server import SELF_DESCRIPTION_KEY
 from tests.fixtures.openrpc import assert_valid_openrpc
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))

@@ -13,8 +13,8 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
-from gemstone_aio.core.app import PERIODIC_KEY
-from gemstone_aio.core.periodic import PeriodicTasks
+from gemstone_aio.server import PERIODIC_KEY
+from gemstone_aio.server._periodic import PeriodicTasks
 from tests.fixtures.config import wait_until
 
 

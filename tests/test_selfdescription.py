@@ -13,7 +13,7 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
-from gemstone_aio.selfdescription import SELF_DESCRIPTION_KEY
+from gemstone_aio.server import SELF_DESCRIPTION_KEY
 from gemstone_aio.testing import serving
 from tests.fixtures.openrpc import assert_valid_openrpc
 

@@ -9,7 +9,7 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
-from gemstone_aio.core.decorators import get_method_spec
+from gemstone_aio.protocol import get_method_spec
 
 
 def test_missing_name_is_an_error_naming_the_class() -> None:

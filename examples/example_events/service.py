@@ -15,7 +15,7 @@ import os
 import pydantic
 
 import gemstone_aio as gemstone
-from gemstone_aio.event.transport import RabbitMqEventTransport
+from gemstone_aio.event import RabbitMqEventTransport
 
 # The broker: GEMSTONE_AMQP_URL, or a RabbitMQ on this machine with its default user.
 AMQP_URL = os.environ.get("GEMSTONE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")

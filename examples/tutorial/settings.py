@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from gemstone_aio.event.transport import BaseEventTransport, RabbitMqEventTransport
+from gemstone_aio.event import BaseEventTransport, RabbitMqEventTransport
 
 REGISTRY_URL = os.environ.get("REGISTRY_URL", "http://127.0.0.1:5000/api")
 

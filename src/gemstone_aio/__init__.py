@@ -6,6 +6,12 @@ subscribe to events over RabbitMQ. Migrating from gemstone 0.10 means
 ``import gemstone_aio as gemstone``.
 """
 
+from ._compat import (
+    async_method,
+    private_api_method,
+    public_method,
+    requires_handler_reference,
+)
 from ._version import __version__
 from .auth import (
     BaseValidationStrategy,
@@ -21,25 +27,13 @@ from .client import (
     first_completed,
     make_callbacks,
 )
-from .config.configurable import Configurable
-from .config.configurator import (
+from .config import (
     BaseConfigurator,
     CommandLineConfigurator,
+    Configurable,
     EnvironmentConfigurator,
     JsonFileConfigurator,
 )
-from .core.decorators import (
-    async_method,
-    event_handler,
-    exposed_method,
-    private_api_method,
-    public_method,
-    requires_handler_reference,
-)
-from .core.handlers import GemstoneCustomHandler, RequestHandler, current_handler
-from .core.microservice import MicroService
-from .core.module import Container, Module
-from .core.templates import render_template
 from .errors import (
     AccessDenied,
     CalledServiceError,
@@ -58,7 +52,17 @@ from .errors import (
     ServiceConfigurationError,
     ServiceShuttingDown,
 )
-from .event.transport import BaseEventTransport, InMemoryEventTransport, RabbitMqEventTransport
+from .event import BaseEventTransport, InMemoryEventTransport, RabbitMqEventTransport
+from .protocol import event_handler, exposed_method
+from .server import (
+    Container,
+    GemstoneCustomHandler,
+    MicroService,
+    Module,
+    RequestHandler,
+    current_handler,
+    render_template,
+)
 
 __all__ = [
     "AccessDenied",
@@ -110,3 +114,7 @@ __all__ = [
     "requires_handler_reference",
     "tokens_equal",
 ]
+
+from . import _compat
+
+_compat.install_legacy_paths()

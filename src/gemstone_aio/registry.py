@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING
 
 import yarl
 
-from .core.decorators import exposed_method
-from .core.microservice import MicroService
-from .discovery.glob import compile_glob
+from .discovery._glob import compile_glob
 from .errors import InvalidParams, ServerOverloaded, ServiceConfigurationError
+from .protocol._decorators import exposed_method
+from .server._microservice import MicroService
 
 if TYPE_CHECKING:
     from aiohttp import web

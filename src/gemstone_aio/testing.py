@@ -12,8 +12,8 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
-from .config.apply import configure_service
-from .core.microservice import MicroService
+from .server._configuration import configure_service
+from .server._microservice import MicroService
 
 __all__ = ["serving"]
 

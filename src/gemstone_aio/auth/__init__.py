@@ -1,20 +1,23 @@
-"""Access control: validation strategies, token comparison and the access check.
+"""Access control: validation strategies that find a caller's token, and token comparison.
 
-See :mod:`gemstone_aio.auth.access` for the precedence of ``authenticate_request``,
-``validation_strategies``, ``api_token_is_valid`` and ``api_tokens``.
+How a service decides who may call its private methods (``authenticate_request``,
+``validation_strategies``, ``api_tokens``) is described in ``docs/access-control.md``.
 """
 
-from .access import authenticate, authenticate_with_tokens
-from .strategies import BaseValidationStrategy, BasicCookieStrategy, HeaderValidationStrategy
-from .tokens import TokenIdentity, find_token, tokens_equal
+from ._strategies import (
+    BaseValidationStrategy,
+    BasicCookieStrategy,
+    HeaderValidationStrategy,
+    extract_token,
+)
+from ._tokens import TokenIdentity, find_token, tokens_equal
 
 __all__ = [
     "BaseValidationStrategy",
     "BasicCookieStrategy",
     "HeaderValidationStrategy",
     "TokenIdentity",
-    "authenticate",
-    "authenticate_with_tokens",
+    "extract_token",
     "find_token",
     "tokens_equal",
 ]

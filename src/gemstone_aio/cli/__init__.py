@@ -6,7 +6,7 @@ runs it too. Each command lives in its own module; this package only assembles t
 
 from __future__ import annotations
 
-from .app import app, main
-from .output import ExitCode
+from ._app import app, main
+from ._output import ExitCode
 
 __all__ = ["ExitCode", "app", "main"]

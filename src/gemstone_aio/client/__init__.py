@@ -1,8 +1,8 @@
 """The client: :class:`RemoteService` and its errors (module path ``gemstone_aio.client``)."""
 
-from .batch import Batch
-from .blocking import AsyncMethodCall
-from .errors import (
+from ._batch import Batch
+from ._blocking import AsyncMethodCall
+from ._errors import (
     AccessDeniedError,
     BadResponseError,
     CallTimeoutError,
@@ -12,8 +12,8 @@ from .errors import (
     MethodNotFoundError,
     ServiceUnavailableError,
 )
-from .helpers import as_completed, first_completed, make_callbacks
-from .remote_service import DEFAULT_TIMEOUT, RemoteService
+from ._helpers import as_completed, first_completed, make_callbacks
+from ._remote_service import DEFAULT_TIMEOUT, RemoteService
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -6,7 +6,7 @@ The module paths of gemstone 0.10 work: ``gemstone_aio.config.configurable`` and
 
 from __future__ import annotations
 
-from .configurable import (
+from ._configurable import (
     Configurable,
     as_bool,
     as_endpoint,
@@ -15,7 +15,7 @@ from .configurable import (
     as_port,
     comma_list,
 )
-from .configurator import (
+from ._configurator import (
     BaseConfigurator,
     CommandLineConfigurator,
     EnvironmentConfigurator,

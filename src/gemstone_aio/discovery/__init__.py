@@ -12,19 +12,17 @@ extra). Write your own by subclassing :class:`BaseDiscoveryStrategy`.
 
 from __future__ import annotations
 
-from .base import BaseDiscoveryStrategy, RegistryUnavailableError, ServiceNotFoundError
-from .glob import glob_matches
-from .heartbeat import Heartbeat
-from .http_registry import DefaultDiscoveryStrategy, HttpDiscoveryStrategy, HttpRegistryStrategy
-from .lifecycle import Discovery, install_discovery
-from .locator import DiscoveredService, ServiceLocator
-from .redis_strategy import RedisDiscoveryStrategy
+from ._base import BaseDiscoveryStrategy, RegistryUnavailableError, ServiceNotFoundError
+from ._glob import glob_matches
+from ._heartbeat import Heartbeat
+from ._http_registry import DefaultDiscoveryStrategy, HttpDiscoveryStrategy, HttpRegistryStrategy
+from ._locator import DiscoveredService, ServiceLocator
+from ._redis import RedisDiscoveryStrategy
 
 __all__ = [
     "BaseDiscoveryStrategy",
     "DefaultDiscoveryStrategy",
     "DiscoveredService",
-    "Discovery",
     "Heartbeat",
     "HttpDiscoveryStrategy",
     "HttpRegistryStrategy",
@@ -33,5 +31,4 @@ __all__ = [
     "ServiceLocator",
     "ServiceNotFoundError",
     "glob_matches",
-    "install_discovery",
 ]

@@ -11,10 +11,10 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 
 from .._version import __version__
-from ..core import jsonrpc
-from ..core.handlers import current_handler
-from ..errors import GemstoneError, JsonRpcError
-from .tracing import tracer_var
+from ..errors import InternalError, JsonRpcError
+from ..protocol import _jsonrpc as jsonrpc
+from ..protocol import current_call
+from ._tracing import tracer_var
 
 __all__ = ["ServerSpans", "extract", "get_tracer", "inject", "start_span"]
 
@@ -112,10 +112,8 @@ class ServerSpans:
 
     async def __call__(self, request: jsonrpc.Request, call: Awaitable[Any]) -> Any:
         """Run ``call`` inside the call's span."""
-        try:
-            parent: otel_context.Context | None = extract(current_handler().request.headers)
-        except GemstoneError:  # not inside an HTTP request
-            parent = None
+        context = current_call.get(None)
+        parent = None if context is None else extract(context.headers)
         method = request.method if request.method in self._methods else UNKNOWN_METHOD
         attributes: dict[str, Any] = {
             "rpc.system": "jsonrpc",
@@ -136,10 +134,12 @@ class ServerSpans:
             token = tracer_var.set(self._tracer)
             try:
                 return await call
-            except JsonRpcError as exc:
-                span.set_attribute("rpc.jsonrpc.error_code", exc.code)
-                span.set_attribute("rpc.jsonrpc.error_message", exc.message)
-                span.set_status(trace.Status(trace.StatusCode.ERROR, exc.message))
+            except Exception as exc:
+                # What the caller will be answered: the error itself, or an internal error.
+                error = exc if isinstance(exc, JsonRpcError) else InternalError()
+                span.set_attribute("rpc.jsonrpc.error_code", error.code)
+                span.set_attribute("rpc.jsonrpc.error_message", error.message)
+                span.set_status(trace.Status(trace.StatusCode.ERROR, error.message))
                 raise
             finally:
                 tracer_var.reset(token)

@@ -1,0 +1,62 @@
+"""The typer application: the root options and the list of commands."""
+
+from __future__ import annotations
+
+import typer
+
+from .._version import __version__
+from ._call import call, call_raw
+from ._discover import describe
+from ._events import emit, listen
+from ._new import new
+from ._registry import registry
+from ._run import run
+
+__all__ = ["app", "main"]
+
+EPILOG = (
+    "Exit codes: 0 ok, 1 the service answered a JSON-RPC error, 2 usage error, "
+    "3 no answer (connection, timeout, broker), 4 no service matches the name, "
+    "130 interrupted."
+)
+
+app = typer.Typer(
+    name="gemstone",
+    help="Work with gemstone-aio services: call them, run them, inspect them.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gemstone-aio {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Work with gemstone-aio services: call them, run them, inspect them."""
+
+
+app.command("call", epilog=EPILOG)(call)
+app.command("call_raw", epilog=EPILOG)(call_raw)
+app.command("call-raw", hidden=True, epilog=EPILOG)(call_raw)
+app.command("describe", epilog=EPILOG)(describe)
+app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run)
+app.command("registry")(registry)
+app.command("new")(new)
+app.command("emit", epilog=EPILOG)(emit)
+app.command("listen", epilog=EPILOG)(listen)
+
+
+def main() -> None:
+    """Run the ``gemstone`` command (the console-script entry point)."""
+    app()

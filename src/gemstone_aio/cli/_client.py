@@ -1,0 +1,82 @@
+"""Running client coroutines for commands: one place maps failures to exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._output import ExitCode, fail, print_error_object
+
+__all__ = ["ClientOptions", "check_url", "parse_headers", "run_client"]
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """How to reach a service: timeout, credentials and extra headers."""
+
+    timeout: float
+    token: str | None = None
+    token_header: str = "X-Api-Token"
+    headers: Mapping[str, str] | None = None
+
+    def client(self, url: str) -> Any:
+        """A :class:`~gemstone_aio.client.RemoteService` for ``url`` with these options."""
+        from ..client import RemoteService
+
+        return RemoteService(
+            url,
+            timeout=self.timeout,
+            headers=self.headers,
+            token=self.token,
+            token_header=self.token_header,
+        )
+
+
+def check_url(url: str, what: str = "URL") -> None:
+    """An absolute ``http(s)://host...`` URL, or a usage error naming it."""
+    from yarl import URL
+
+    try:
+        parsed = URL(url)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        fail(
+            f"{what} {url!r} is not an http(s) URL such as http://127.0.0.1:8000/api",
+            ExitCode.USAGE,
+        )
+
+
+def parse_headers(items: Sequence[str]) -> dict[str, str]:
+    """``["K: V", ...]`` to a dict; a malformed item is a usage error."""
+    headers: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition(":")
+        if not sep or not key.strip():
+            fail(f"--header {item!r}: expected 'Name: value'", ExitCode.USAGE)
+        headers[key.strip()] = value.strip()
+    return headers
+
+
+def run_client(coro: Coroutine[Any, Any, ExitCode]) -> None:
+    """Run ``coro``; turn the client's expected failures into a message and an exit code.
+
+    A JSON-RPC error object exits with 1 (code, message and data on stderr); no answer at
+    all exits with 3; Ctrl-C exits with 130. Nothing expected prints a traceback.
+    """
+    import typer
+
+    from ..errors import CalledServiceError, GemstoneTransportError
+
+    try:
+        code = asyncio.run(coro)
+    except CalledServiceError as exc:
+        print_error_object(exc.code, exc.message, exc.data, exc.url)
+        raise typer.Exit(int(ExitCode.RPC_ERROR)) from None
+    except GemstoneTransportError as exc:
+        fail(str(exc), ExitCode.UNREACHABLE)
+    except KeyboardInterrupt:
+        fail("interrupted", ExitCode.INTERRUPTED)
+    raise typer.Exit(int(code))

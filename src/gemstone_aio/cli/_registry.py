@@ -1,0 +1,72 @@
+"""``gemstone registry``: run the reference service registry (``gemstone_aio.registry``)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Annotated
+
+import typer
+
+from ._output import ExitCode, fail
+
+__all__ = ["registry"]
+
+
+def registry(
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host", help="Address to listen on [default: 127.0.0.1].", show_default=False
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", help="TCP port; 0 picks a free one [default: 5000].", show_default=False
+        ),
+    ] = None,
+    expiry: Annotated[
+        float | None,
+        typer.Option(
+            "--expiry",
+            "--expire-after",
+            help="Seconds after its last ping that an instance is forgotten [default: 90].",
+            show_default=False,
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="GEMSTONE_REGISTRY_TOKEN",
+            help="Require this API token (X-Api-Token) on ping and unregister "
+            "(or $GEMSTONE_REGISTRY_TOKEN).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the reference service registry until Ctrl-C or SIGTERM.
+
+    Services ping it (service_registry_urls) and find each other through it; lookups
+    (locate_service, list_services) are open, ping and unregister need --token if set.
+
+    Example (shell):
+
+        gemstone registry --host 127.0.0.1 --port 5000 --expiry 90
+    """
+    from ._run import serve_target
+
+    try:
+        importlib.import_module("gemstone_aio.registry")
+    except ImportError:
+        fail(
+            "the reference registry (gemstone_aio.registry) is not part of this installation",
+            ExitCode.USAGE,
+        )
+    if expiry is not None and not expiry > 0:
+        fail(f"--expiry must be a positive number of seconds, got {expiry}", ExitCode.USAGE)
+    settings = [
+        *(["--expire-after", repr(expiry)] if expiry is not None else []),
+        *(["--token", token] if token else []),
+    ]
+    serve_target("gemstone_aio.registry", host, port, settings)

@@ -1,0 +1,431 @@
+"""``RemoteService``: the asyncio client of a JSON-RPC 2.0 service over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import itertools
+import weakref
+from collections.abc import Awaitable, Generator, Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from ..errors import CalledServiceError
+from ..observability._logs import current_request_id
+from ..observability._tracing import current_tracer, start_span
+from ..protocol import _jsonrpc as jsonrpc
+from ._batch import Batch
+from ._blocking import AsyncMethodCall, LoopRunner, in_running_loop
+from ._errors import BadResponseError, CallTimeoutError, HttpStatusError, ServiceUnavailableError
+from ._wire import make_message, make_params, next_id
+
+__all__ = ["DEFAULT_TIMEOUT", "RemoteService"]
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds a call waits for its reply unless told otherwise."""
+
+REQUEST_ID_HEADER = "X-Request-Id"
+"""The header carrying the request id of the call being served to the called service."""
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET = _Unset.UNSET
+
+
+class _MethodProxy:
+    """``svc.methods.name(...)``: attribute access builds dotted method names.
+
+    In a thread that runs an event loop a call returns an awaitable; elsewhere it
+    blocks and returns the result, or with ``__async=True`` returns an
+    :class:`AsyncMethodCall` at once.
+    """
+
+    __slots__ = ("_client", "_name", "_notify")
+
+    def __init__(self, client: RemoteService, name: str, notify: bool) -> None:
+        self._client = client
+        self._name = name
+        self._notify = notify
+
+    def __getattr__(self, part: str) -> _MethodProxy:
+        if part.startswith("__"):
+            raise AttributeError(part)
+        name = f"{self._name}.{part}" if self._name else part
+        return _MethodProxy(self._client, name, self._notify)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._name:
+            raise TypeError("name a method: svc.methods.<name>(...)")
+        run_async = bool(kwargs.pop("__async", False))
+        params = make_params(args, kwargs)
+        if in_running_loop():
+            if run_async:
+                raise RuntimeError(
+                    f"__async=True (calling {self._name!r}) is for blocking scripts; in a "
+                    "running event loop use the async client: asyncio.create_task("
+                    f"svc.methods.{self._name}(...)) or asyncio.gather(...)"
+                )
+            return self._client.request(self._name, params, notification=self._notify)
+        future = self._client._runner_for_blocking().submit(
+            self._client.request(self._name, params, notification=self._notify)
+        )
+        if run_async:
+            return AsyncMethodCall(self._name, future)
+        return future.result()
+
+
+class _Done:
+    """An awaitable that has nothing left to do (``close()`` outside an event loop)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+class RemoteService:
+    """A client of one JSON-RPC service, reached at ``url``.
+
+    Async use (an async context manager owning one pooled aiohttp session, or
+    borrowing the one you pass)::
+
+        async with RemoteService("http://127.0.0.1:8000/api") as svc:
+            await svc.call("say_hello", "world")
+            await svc.methods.say_hello(name="world")
+
+    Blocking use, from a script or a thread that runs no event loop (the calls run on a
+    private event loop in a background thread, one per client)::
+
+        with RemoteService("http://127.0.0.1:8000/api") as client:
+            client.methods.say_hello("world")
+            call = client.methods.say_hello("world", __async=True)
+            call.wait()
+
+    Args:
+        url: The service's JSON-RPC endpoint.
+        timeout: Seconds to wait for each reply, retries included (per call override:
+            :meth:`request`); ``None`` waits forever.
+        headers: Headers sent with every request.
+        token: An API token for private methods, sent in ``token_header``.
+        token_header: The header carrying the token (``X-Api-Token``).
+        token_template: A format string such as ``"Bearer {}"`` for the header value.
+        cookies: Cookies sent with every request (e.g. a cookie token).
+        session: An aiohttp session to borrow for async use; it is not closed by
+            :meth:`close`. Blocking use always runs on a session of its own.
+        retries: How many times to retry a request whose connection was refused (the
+            service surely did not see it); ``0`` (the default) never retries. Other
+            failures are never retried: the service may have run the call.
+        retry_backoff: Seconds before the first retry; each next wait doubles.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        headers: Mapping[str, str] | None = None,
+        token: str | None = None,
+        token_header: str = "X-Api-Token",
+        token_template: str | None = None,
+        cookies: Mapping[str, str] | None = None,
+        session: aiohttp.ClientSession | None = None,
+        retries: int = 0,
+        retry_backoff: float = 0.1,
+    ) -> None:
+        if retries < 0 or retry_backoff < 0:
+            raise ValueError(
+                f"retries and retry_backoff must be >= 0, got {retries!r} and {retry_backoff!r}"
+            )
+        self.url = url
+        self.timeout = timeout
+        self.retries = retries
+        self.retry_backoff = retry_backoff
+        self.headers: dict[str, str] = {"Content-Type": "application/json"}
+        self.headers.update(headers or {})
+        if token is not None:
+            self.headers[token_header] = token_template.format(token) if token_template else token
+        self.cookies = dict(cookies or {})
+        self._session = session
+        self._owns_session = session is None
+        self._runner: LoopRunner | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    # -- sessions ----------------------------------------------------------------------
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(cookies=self.cookies or None)
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        runner = self._runner
+        if runner is not None and runner.is_current():
+            return runner.session()
+        if self._session is None or self._session.closed:
+            if not self._owns_session:
+                raise RuntimeError(f"the borrowed session of RemoteService({self.url!r}) is closed")
+            self._session = self._new_session()
+        return self._session
+
+    def _runner_for_blocking(self) -> LoopRunner:
+        if self._runner is None:
+            make = functools.partial(aiohttp.ClientSession, cookies=self.cookies or None)
+            self._runner = LoopRunner(make, label=f"gemstone-client {self.url}")
+            # Closes the loop thread at garbage collection or interpreter exit; holds no
+            # reference to this client.
+            self._finalizer = weakref.finalize(self, self._runner.close)
+        return self._runner
+
+    def close(self) -> Awaitable[None]:
+        """Release the session this client created and its background loop, if any.
+
+        In a running event loop, ``await svc.close()``; in a script, ``client.close()``
+        closes at once (the returned awaitable is then already done).
+        """
+        if in_running_loop():
+            return self._aclose()
+        self._close_runner()
+        if self._owns_session and self._session is not None and not self._session.closed:
+            raise RuntimeError(
+                f"RemoteService({self.url!r}) has an open async session: await svc.close() "
+                "in its event loop"
+            )
+        return _Done()
+
+    def _close_runner(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()  # runs LoopRunner.close once
+            self._finalizer = None
+            self._runner = None
+
+    async def _aclose(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._runner is not None:
+            await asyncio.to_thread(self._close_runner)
+
+    async def __aenter__(self) -> RemoteService:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __enter__(self) -> RemoteService:
+        if in_running_loop():
+            raise RuntimeError("in a running event loop use 'async with RemoteService(...)'")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RemoteService({self.url!r})"
+
+    # -- calls -------------------------------------------------------------------------
+
+    @property
+    def methods(self) -> Any:
+        """Call methods as attributes: ``await svc.methods.math.add(1, 2)``."""
+        return _MethodProxy(self, "", notify=False)
+
+    @property
+    def notifications(self) -> Any:
+        """Send notifications as attributes: ``await svc.notifications.log("hi")``."""
+        return _MethodProxy(self, "", notify=True)
+
+    async def call(self, method: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Call ``method`` with params by position or by name and return its result.
+
+        Raises:
+            CalledServiceError: The service answered with an error object (a subclass
+                per code, e.g. ``MethodNotFoundError``).
+            GemstoneTransportError: No valid answer came (subclasses name the cause).
+        """
+        return await self.request(method, make_params(args, kwargs))
+
+    async def notify(self, method: str, /, *args: Any, **kwargs: Any) -> None:
+        """Send a notification: the service runs ``method`` and answers nothing."""
+        await self.request(method, make_params(args, kwargs), notification=True)
+
+    async def request(
+        self,
+        method: str,
+        params: list[Any] | dict[str, Any] | None = None,
+        *,
+        timeout: float | _Unset | None = UNSET,
+        notification: bool = False,
+    ) -> Any:
+        """Send one request with explicit params and options.
+
+        Args:
+            method: The method name.
+            params: Params by position (list) or by name (dict), or ``None``.
+            timeout: Seconds to wait for this call (default: the client's timeout).
+            notification: Send as a notification and return ``None``.
+        """
+        request_id = None if notification else next_id()
+        message = make_message(method, params, request_id)
+        reply = await self._post(jsonrpc.dumps(message), timeout, method)
+        if notification:
+            return None
+        if not isinstance(reply, dict):
+            raise BadResponseError(f"{self.url} answered a single call with {type(reply).__name__}")
+        reply_id = reply.get("id")
+        # An error about the request as a whole (e.g. a parse error) may carry id null.
+        if reply_id != request_id and not (reply_id is None and "error" in reply):
+            raise BadResponseError(
+                f"{self.url} answered id {reply_id!r} to the request with id {request_id}"
+            )
+        return self.unwrap(reply)
+
+    def batch(self, *, timeout: float | _Unset | None = UNSET) -> Batch:
+        """Start a batch: calls and notifications sent together in one HTTP request.
+
+        Example::
+
+            async with svc.batch() as batch:
+                hello = batch.call("say_hello", "world")
+                batch.notify("log", "said hello")
+            print(hello.result())
+
+        Args:
+            timeout: Seconds to wait for the batch's reply (default: the client's timeout).
+        """
+        return Batch(self, timeout=timeout)
+
+    async def _send(self, body: bytes, seconds: float | None, label: str) -> tuple[int, bytes]:
+        headers = self.headers
+        request_id = current_request_id()
+        tracer = current_tracer()
+        if request_id is None and tracer is None:
+            return await self._exchange(body, seconds, headers)
+        headers = dict(headers)
+        if request_id is not None and not any(
+            name.lower() == "x-request-id" for name in self.headers
+        ):
+            # Called while serving a request: the called service logs the same id.
+            headers[REQUEST_ID_HEADER] = request_id
+        if tracer is None:
+            return await self._exchange(body, seconds, headers)
+        # A CLIENT span, child of the current call's span; its W3C context travels in
+        # the request headers, so the called service's span continues this trace.
+        with start_span(
+            tracer,
+            label,
+            kind="client",
+            carrier_out=headers,
+            attributes={"rpc.system": "jsonrpc", "rpc.method": label, "url.full": self.url},
+        ):
+            return await self._exchange(body, seconds, headers)
+
+    async def _exchange(
+        self, body: bytes, seconds: float | None, headers: Mapping[str, str]
+    ) -> tuple[int, bytes]:
+        session = self._get_session()
+        if self.retries:
+            # One deadline over every attempt and the waits between them.
+            async with asyncio.timeout(seconds):
+                return await _send_with_retries(self, session, body, headers)
+        # The hot path: aiohttp's own deadline, no second timer.
+        async with session.post(
+            self.url, data=body, headers=headers, timeout=_client_timeout(seconds)
+        ) as response:
+            return response.status, await response.read()
+
+    def unwrap(self, reply: dict[str, Any]) -> Any:
+        """Return a response object's result, or raise its error.
+
+        Raises:
+            CalledServiceError: ``reply`` is an error response.
+            BadResponseError: ``reply`` is not a JSON-RPC 2.0 response.
+        """
+        if reply.get("jsonrpc") != "2.0" or ("result" in reply) == ("error" in reply):
+            raise BadResponseError(f"{self.url} answered with a non-JSON-RPC 2.0 response")
+        if "result" in reply:
+            return reply["result"]
+        error = reply["error"]
+        if (
+            not isinstance(error, dict)
+            or not isinstance(error.get("code"), int)
+            or not isinstance(error.get("message"), str)
+        ):
+            raise BadResponseError(f"{self.url} answered with a malformed error object")
+        raise CalledServiceError.for_error(
+            error["code"], error["message"], error.get("data"), url=self.url
+        )
+
+    async def post(self, body: bytes, *, timeout: float | _Unset | None = UNSET) -> Any:
+        """POST a raw JSON-RPC body and return the decoded reply (``None`` for no body).
+
+        Raises:
+            GemstoneTransportError: The request failed or the reply is not JSON.
+        """
+        return await self._post(body, timeout, "batch")
+
+    async def _post(self, body: bytes, timeout: float | _Unset | None, label: str) -> Any:
+        seconds = self.timeout if isinstance(timeout, _Unset) else timeout
+        try:
+            status, payload = await self._send(body, seconds, label)
+        except TimeoutError:
+            raise CallTimeoutError(f"{self.url} did not answer within {seconds} s") from None
+        except aiohttp.ClientConnectionError as exc:
+            raise ServiceUnavailableError(f"cannot reach {self.url}: {exc}") from None
+        except aiohttp.ClientError as exc:
+            raise ServiceUnavailableError(f"request to {self.url} failed: {exc}") from None
+        if status == 204 or not payload:
+            if status >= 400:
+                raise HttpStatusError(f"{self.url} answered HTTP {status}", status=status)
+            return None
+        try:
+            decoded = jsonrpc.loads(payload)
+        except ValueError:
+            if status >= 400:
+                raise HttpStatusError(f"{self.url} answered HTTP {status}", status=status) from None
+            raise BadResponseError(f"{self.url} answered with a body that is not JSON") from None
+        return decoded
+
+
+_NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(seconds: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
+async def _send_with_retries(
+    client: RemoteService,
+    session: aiohttp.ClientSession,
+    body: bytes,
+    headers: Mapping[str, str],
+) -> tuple[int, bytes]:
+    delay = client.retry_backoff
+    for attempt in itertools.count():
+        try:
+            async with session.post(
+                client.url, data=body, headers=headers, timeout=_NO_TIMEOUT
+            ) as response:
+                return response.status, await response.read()
+        except aiohttp.ClientConnectorError as exc:
+            refused = isinstance(exc.os_error, ConnectionRefusedError)
+            if not refused or attempt >= client.retries:
+                raise
+        await asyncio.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover

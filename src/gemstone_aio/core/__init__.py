@@ -1,1 +1,0 @@
-"""The core of gemstone-aio: JSON-RPC engine, decorators, service class and app factory."""

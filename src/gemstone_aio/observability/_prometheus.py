@@ -1,0 +1,276 @@
+"""Prometheus metrics of one service (needs the ``metrics`` extra: prometheus-client).
+
+Each service gets its own :class:`prometheus_client.CollectorRegistry`, never the
+global one, so two services in one process (or two tests) never collide. The metrics:
+
+========================================  =========  ==========================================
+name                                      type       labels / meaning
+========================================  =========  ==========================================
+``gemstone_calls_total``                  counter    ``method``, ``code`` (``ok`` or the JSON-RPC
+                                                     error code, e.g. ``-32602``)
+``gemstone_call_duration_seconds``        histogram  ``method``
+``gemstone_requests_in_flight``           gauge      HTTP requests to the endpoint being answered
+``gemstone_pool_queued``                  gauge      blocking calls waiting for a thread
+``gemstone_pool_running``                 gauge      blocking calls running in the pool
+``gemstone_pool_workers``                 gauge      threads of the pool
+``gemstone_events_published_total``       counter    ``event``
+``gemstone_events_publish_failed_total``  counter    ``event``
+``gemstone_events_handled_total``         counter    ``event``, ``outcome`` (ok, failed, retried,
+                                                     dead_lettered)
+``gemstone_event_handler_duration_seconds``  histogram  ``event``
+``gemstone_registry_pings_total``         counter    ``registry``, ``outcome`` (ok, failed)
+``gemstone_periodic_runs_total``          counter    ``task``, ``outcome`` (ok, failed)
+``gemstone_service_info``                 info       ``name``, ``version``
+========================================  =========  ==========================================
+
+Calls of methods the service does not have are counted under the method ``(unknown)``,
+so callers cannot grow the registry with made-up names.
+
+The per-call figures sit on the hot path of every request, so they are kept in plain
+numbers updated on the event loop (no lock, one bucket search) and turned into metric
+families only when ``/metrics`` is scraped (:class:`CallCollector`); the rarer hooks use
+prometheus-client's thread-safe metrics, so they may be called from any thread.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from .._version import __version__
+from ._metrics import MetricsHooks, _check_outcome
+
+__all__ = ["UNKNOWN_METHOD", "CallCollector", "PrometheusMetrics"]
+
+UNKNOWN_METHOD: Final = "(unknown)"
+"""The ``method`` label of calls to names the service does not expose."""
+
+LATENCY_BUCKETS: Final = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+_go_float: Callable[[float], str] = floatToGoString  # how prometheus-client writes "le"
+
+
+class _MethodCalls:
+    __slots__ = ("buckets", "codes", "total_time")
+
+    def __init__(self, bucket_count: int) -> None:
+        self.codes: dict[int | None, int] = {}
+        self.buckets = [0] * bucket_count
+        self.total_time = 0.0
+
+
+class CallCollector(Collector):
+    """Calls by method and code, and their latency histogram, in plain numbers.
+
+    :meth:`observe` must be called on one thread (the event loop's: the router's
+    observers run there), and so must the scrape that calls :meth:`collect`.
+
+    Args:
+        methods: The service's method table (a live mapping).
+        buckets: Upper bounds of the latency histogram, in seconds, ascending.
+    """
+
+    def __init__(self, methods: Mapping[str, Any], buckets: tuple[float, ...]) -> None:
+        self._methods = methods
+        self._bounds = buckets
+        self._per_method: dict[str, _MethodCalls] = {}
+
+    def observe(self, method: str, duration: float, code: int | None) -> None:
+        """Record one finished call."""
+        calls = self._per_method.get(method)
+        if calls is None:
+            if method not in self._methods:
+                method = UNKNOWN_METHOD
+            calls = self._per_method.get(method)
+            if calls is None:
+                calls = self._per_method[method] = _MethodCalls(len(self._bounds) + 1)
+        codes = calls.codes
+        codes[code] = codes.get(code, 0) + 1
+        calls.buckets[bisect_left(self._bounds, duration)] += 1
+        calls.total_time += duration
+
+    def _families(self) -> tuple[CounterMetricFamily, HistogramMetricFamily]:
+        return (
+            CounterMetricFamily(
+                "gemstone_calls", "JSON-RPC calls answered.", labels=["method", "code"]
+            ),
+            HistogramMetricFamily(
+                "gemstone_call_duration_seconds",
+                "Time spent in JSON-RPC calls.",
+                labels=["method"],
+            ),
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        """Name the metric families (for the registry's duplicate check)."""
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        """Build the metric families from the numbers recorded so far."""
+        calls, latency = self._families()
+        labels = [*(_go_float(bound) for bound in self._bounds), "+Inf"]
+        for method, stats in sorted(self._per_method.items()):
+            for code, count in sorted(stats.codes.items(), key=lambda item: item[0] or 0):
+                calls.add_metric([method, "ok" if code is None else str(code)], count)
+            cumulative = 0
+            buckets: list[tuple[str, float]] = []
+            for label, count in zip(labels, stats.buckets, strict=True):
+                cumulative += count
+                buckets.append((label, cumulative))
+            latency.add_metric([method], buckets, stats.total_time)
+        yield calls
+        yield latency
+
+
+class PrometheusMetrics(MetricsHooks):
+    """The metrics hooks of a service, recorded in its own Prometheus registry.
+
+    Args:
+        service_name: Reported in ``gemstone_service_info``.
+        methods: The service's method table (a live mapping: names added later count).
+        pool_stats: ``(queued, running, workers)`` getters of the blocking pool, read at
+            scrape time only.
+    """
+
+    enabled = True
+
+    def __init__(
+        self,
+        service_name: str,
+        methods: Mapping[str, Any],
+        pool_stats: tuple[Callable[[], int], Callable[[], int], Callable[[], int]] | None = None,
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.in_flight = 0
+        reg = self.registry
+        self.calls = CallCollector(methods, LATENCY_BUCKETS)
+        reg.register(self.calls)
+        Gauge(
+            "gemstone_requests_in_flight",
+            "HTTP requests to the JSON-RPC endpoint being answered.",
+            registry=reg,
+        ).set_function(lambda: self.in_flight)
+        if pool_stats is not None:
+            queued, running, workers = pool_stats
+            Gauge(
+                "gemstone_pool_queued", "Blocking calls waiting for a thread.", registry=reg
+            ).set_function(queued)
+            Gauge(
+                "gemstone_pool_running", "Blocking calls running in the pool.", registry=reg
+            ).set_function(running)
+            Gauge(
+                "gemstone_pool_workers", "Threads of the blocking pool.", registry=reg
+            ).set_function(workers)
+        self._published = Counter(
+            "gemstone_events_published", "Events published.", ["event"], registry=reg
+        )
+        self._publish_failed = Counter(
+            "gemstone_events_publish_failed",
+            "Events that could not be published.",
+            ["event"],
+            registry=reg,
+        )
+        self._handled = Counter(
+            "gemstone_events_handled",
+            "Event deliveries handled, by outcome.",
+            ["event", "outcome"],
+            registry=reg,
+        )
+        self._handler_latency = Histogram(
+            "gemstone_event_handler_duration_seconds",
+            "Time spent in event handlers.",
+            ["event"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self._pings = Counter(
+            "gemstone_registry_pings",
+            "Heartbeats sent to service registries, by outcome.",
+            ["registry", "outcome"],
+            registry=reg,
+        )
+        self._periodic = Counter(
+            "gemstone_periodic_runs",
+            "Runs of periodic tasks, by outcome.",
+            ["task", "outcome"],
+            registry=reg,
+        )
+        Info("gemstone_service", "The service.", registry=reg).info(
+            {"name": service_name, "version": __version__}
+        )
+
+    # -- calls -----------------------------------------------------------------------
+
+    def observe_call(self, method: str, duration: float, code: int | None) -> None:
+        """Count one finished call and its duration (see :meth:`CallCollector.observe`)."""
+        self.calls.observe(method, duration, code)
+
+    def request_started(self) -> None:
+        """Count an HTTP request to the endpoint as in flight."""
+        self.in_flight += 1
+
+    def request_finished(self) -> None:
+        """Count an HTTP request to the endpoint as finished."""
+        self.in_flight -= 1
+
+    # -- events, registry, periodic tasks ----------------------------------------------
+
+    def event_published(self, event: str) -> None:
+        """Count a published event."""
+        self._published.labels(event).inc()
+
+    def event_publish_failed(self, event: str) -> None:
+        """Count an event that could not be published."""
+        self._publish_failed.labels(event).inc()
+
+    def event_handled(self, event: str, outcome: str = "ok", duration: float | None = None) -> None:
+        """Count a handled delivery by outcome (see :data:`~.metrics.EVENT_OUTCOMES`)."""
+        _check_outcome(outcome)
+        self._handled.labels(event, outcome).inc()
+        if duration is not None:
+            self._handler_latency.labels(event).observe(duration)
+
+    def registry_ping_failed(self, registry: str) -> None:
+        """Count a failed heartbeat."""
+        self._pings.labels(registry, "failed").inc()
+
+    def registry_ping_succeeded(self, registry: str) -> None:
+        """Count a successful heartbeat."""
+        self._pings.labels(registry, "ok").inc()
+
+    def periodic_task_run(self, task: str, duration: float, ok: bool) -> None:
+        """Count a run of a periodic task."""
+        self._periodic.labels(task, "ok" if ok else "failed").inc()
+
+    # -- exposition ------------------------------------------------------------------
+
+    def render(self, accept: str | None = None) -> tuple[bytes, str]:
+        """Return the exposition and its content type, in the format ``accept`` asks for.
+
+        Prometheus' text format unless the scraper asks for OpenMetrics.
+        """
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type

@@ -1,0 +1,178 @@
+"""The access check of private methods.
+
+Precedence (the first rule that applies decides):
+
+1. The service overrides ``authenticate_request(request)``: its return value decides.
+   A truthy value admits the caller and becomes ``handler.identity``; a falsy value (or
+   an exception, which is logged) denies. Call ``super().authenticate_request(request)``
+   from the override to use the token rules below as well.
+2. Otherwise the token rules (the default ``authenticate_request``): the service's
+   ``validation_strategies`` are tried in order until one returns a token; no token
+   denies. The token is then judged by ``api_token_is_valid(token)`` when the service
+   overrides it (deprecated since gemstone 0.10; a truthy answer admits, ``True`` gives a
+   :class:`TokenIdentity`, another truthy value is the identity), else by ``api_tokens``,
+   compared in constant time (a mapping's value is the identity).
+3. Nothing configured (no override, no ``api_tokens``): every caller is denied, and the
+   service logs once at start how to configure access.
+
+Tokens are never logged. A denied attempt is logged with the caller's address and the
+reason, without the token: WARNING when a token was presented and rejected, INFO when
+there was none or ``authenticate_request`` refused, ERROR when it raised.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from ..auth._strategies import BaseValidationStrategy, extract_token
+from ..auth._tokens import TokenIdentity, check_accepted_tokens, find_token
+from ..errors import ServiceConfigurationError
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from ._microservice import MicroService
+
+__all__ = [
+    "authenticate",
+    "authenticate_with_tokens",
+    "check_access_setup",
+    "log_access_setup",
+    "nothing_admits",
+    "overrides",
+]
+
+DOCS_HINT = "see docs/access-control.md"
+
+
+@functools.cache
+def _base_class() -> type[MicroService]:
+    # Imported late: core.microservice imports this module.
+    from ._microservice import MicroService
+
+    return MicroService
+
+
+def overrides(service: MicroService, name: str) -> bool:
+    """Return True when the service's class overrides the base class's method ``name``."""
+    return getattr(type(service), name) is not getattr(_base_class(), name)
+
+
+async def _resolve(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _remote(request: web.Request) -> str:
+    return request.remote or "an unknown address"
+
+
+async def authenticate_with_tokens(service: MicroService, request: web.Request) -> Any:
+    """The default ``authenticate_request``: the token rules (rule 2 of the module docs).
+
+    Returns:
+        The caller's identity, or ``None`` to deny.
+    """
+    strategies = list(service.validation_strategies)
+    token, strategy = await extract_token(strategies, request)
+    if token is None or strategy is None:
+        places = ", ".join(s.describe() for s in strategies) or "no validation strategies"
+        # INFO: an anonymous caller is common (and public methods may ask who calls).
+        service.logger.info(
+            "access denied to %s: no API token found (looked in: %s)", _remote(request), places
+        )
+        return None
+    source = strategy.describe()
+    if overrides(service, "api_token_is_valid"):
+        verdict = await _resolve(service.api_token_is_valid(token))
+        identity: Any = TokenIdentity(source) if verdict is True else verdict
+    else:
+        found, identity = find_token(token, service.api_tokens)
+        if found and not identity:
+            identity = TokenIdentity(source)
+    if not identity:
+        service.logger.warning(
+            "access denied to %s: the API token in %s was rejected", _remote(request), source
+        )
+        return None
+    return identity
+
+
+async def authenticate(service: MicroService, request: web.Request) -> Any:
+    """Run the service's access check for one HTTP request (the framework calls it once).
+
+    Returns:
+        The identity (truthy) of an admitted caller, or a falsy value.
+    """
+    try:
+        identity = await _resolve(service.authenticate_request(request))
+    except Exception:
+        service.logger.exception(
+            "authenticate_request raised: access denied to %s", _remote(request)
+        )
+        return None
+    if not identity and overrides(service, "authenticate_request"):
+        service.logger.info(
+            "access denied to %s: authenticate_request refused the request", _remote(request)
+        )
+    return identity
+
+
+def nothing_admits(service: MicroService) -> bool:
+    """Return True when no configuration can admit any caller (rule 3)."""
+    if overrides(service, "authenticate_request"):
+        return False
+    if not service.validation_strategies:
+        return True
+    return not (overrides(service, "api_token_is_valid") or service.api_tokens)
+
+
+def check_access_setup(service: MicroService) -> None:
+    """Validate the access settings of a new service (called by ``MicroService.__init__``).
+
+    Raises:
+        ServiceConfigurationError: A validation strategy or ``api_tokens`` is invalid.
+    """
+    owner = type(service).__qualname__
+    for position, strategy in enumerate(service.validation_strategies):
+        if not isinstance(strategy, BaseValidationStrategy):
+            raise ServiceConfigurationError(
+                f"{owner}.validation_strategies[{position}] is {strategy!r}, not a "
+                "BaseValidationStrategy instance"
+            )
+    check_accepted_tokens(owner, service.api_tokens)
+    if overrides(service, "api_token_is_valid"):
+        warnings.warn(
+            f"{owner} overrides api_token_is_valid(token), deprecated since gemstone 0.10: "
+            "override authenticate_request(request) instead, or list the tokens in api_tokens",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+
+def log_access_setup(service: MicroService, private_methods: list[str]) -> None:
+    """Log once, when the app is built, how private methods are protected."""
+    if not private_methods:
+        return
+    check_accepted_tokens(type(service).__qualname__, service.api_tokens)
+    if nothing_admits(service):
+        service.logger.warning(
+            "%s has %d private method(s) and nothing admits callers, so they answer "
+            "-32001 Access denied. To allow access, set api_tokens (the tokens callers send "
+            "in: %s) or override authenticate_request(request); %s",
+            service.name,
+            len(private_methods),
+            ", ".join(s.describe() for s in service.validation_strategies) or "nowhere",
+            DOCS_HINT,
+        )
+    elif overrides(service, "authenticate_request"):
+        service.logger.info("private methods are guarded by authenticate_request")
+    else:
+        service.logger.info(
+            "private methods are guarded by API tokens found in: %s",
+            ", ".join(s.describe() for s in service.validation_strategies),
+        )

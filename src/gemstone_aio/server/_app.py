@@ -1,0 +1,247 @@
+"""The aiohttp application factory: ``make_app(service)``.
+
+The application is composed around the service, never subclassed. Its state lives
+under the typed keys below. Each long-lived resource has one cleanup context, entered
+in this order and left in reverse:
+
+1. the executor of blocking calls (``_executor_ctx``);
+2. the event transports (connected before the hooks, so start-up code can emit;
+   closed after pending publications finished);
+3. the service's ``on_service_start`` / ``on_service_stop`` hooks (``_lifecycle_ctx``);
+4. the registry heartbeat (``install_discovery``; its connections close in
+   ``on_cleanup``, after ``on_service_stop``, which may still call ``get_service``);
+5. the periodic tasks (:func:`~gemstone_aio.core.periodic.periodic_tasks_ctx`);
+6. the event consumers (started after ``on_service_start``; stopped first on shutdown,
+   letting in-flight handlers finish).
+
+Callbacks under :data:`STOPPING_KEY` are awaited by ``serve()`` first on shutdown, while
+the server still accepts connections (unregistering from a registry belongs there).
+See ``docs/lifecycle.md`` for the whole start-up and shutdown order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import hdrs, web
+from multidict import istr
+
+from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
+from ..observability._logs import sanitize_request_id
+from ..observability._metrics import MetricsHooks
+from ..protocol import BlockingRunner, CallContext, MethodEntry, Router, current_call
+from ..protocol import _jsonrpc as jsonrpc
+from ._access import authenticate, log_access_setup
+from ._cors import install_cors
+from ._discovery import install_discovery
+from ._events import EventRuntime
+from ._handlers import RequestHandler
+from ._microservice import MicroService
+from ._observability import ENDPOINT_REQUEST_ID_KEY, METRICS_KEY, install_observability
+from ._periodic import PeriodicTasks, periodic_tasks_ctx
+from ._selfdescription import install as install_self_description
+
+__all__ = [
+    "EVENTS_KEY",
+    "PERIODIC_KEY",
+    "POOL_KEY",
+    "ROUTER_KEY",
+    "SERVICE_KEY",
+    "SERVING_KEY",
+    "STOPPING_KEY",
+    "build_router",
+    "make_app",
+]
+
+SERVICE_KEY = web.AppKey("gemstone_aio.service", MicroService)
+"""The service the application serves."""
+ROUTER_KEY = web.AppKey("gemstone_aio.router", Router)
+"""The JSON-RPC router of the endpoint."""
+POOL_KEY = web.AppKey("gemstone_aio.pool", BlockingRunner)
+"""Runs blocking methods, handlers and tasks in the service's executor."""
+EVENTS_KEY = web.AppKey("gemstone_aio.events", EventRuntime)
+"""The service's events machinery (transports, consumers, ``emit_event``)."""
+SERVING_KEY = web.AppKey("gemstone_aio.serving", asyncio.Event)
+"""Set once the server listens (``serve()``); never set under a test client that does not."""
+PERIODIC_KEY = web.AppKey("gemstone_aio.periodic", PeriodicTasks)
+"""The service's periodic tasks (with their run statistics)."""
+STOPPING_KEY = web.AppKey(
+    "gemstone_aio.stopping", list[Callable[[web.Application], Awaitable[None]]]
+)
+"""Callbacks ``serve()`` awaits first on shutdown, before the server stops accepting."""
+
+
+async def maybe_await(value: Any) -> Any:
+    """Await ``value`` if it is awaitable (for hooks that may be sync or async)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def _authenticate(context: CallContext) -> Any:
+    return await authenticate(context.service, context.transport)
+
+
+def _make_handler(context: CallContext) -> RequestHandler:
+    return RequestHandler(context.transport, context.service, context)
+
+
+def _error_body(error: JsonRpcError, status: int) -> web.Response:
+    return web.Response(
+        body=jsonrpc.dumps(jsonrpc.error_response(None, error)),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def _too_large(service: MicroService) -> web.Response:
+    limit = service.max_request_body_size
+    return _error_body(RequestTooLarge(data=f"the body exceeds {limit} bytes"), 413)
+
+
+def _make_endpoint(
+    app: web.Application, service: MicroService, router: Router
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    # A closure over what every request needs, rather than lookups in ``request.app``.
+    # The request-id header and the metrics are read from the app on the first request:
+    # the app is frozen by then, so they cannot change afterwards.
+    id_header: str | None = None
+    in_flight: MetricsHooks | None = None  # counts requests in flight when metrics are on
+
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        nonlocal id_header, in_flight
+        if id_header is None:
+            id_header = istr(app.get(ENDPOINT_REQUEST_ID_KEY, ""))  # istr: faster lookups
+            hooks = app.get(METRICS_KEY)
+            in_flight = hooks if hooks is not None and hooks.enabled else None
+        if in_flight is not None:
+            in_flight.request_started()
+        try:
+            # The exact header most clients send needs no parsing.
+            if (
+                request.headers.get(hdrs.CONTENT_TYPE) != "application/json"
+                and request.content_type.lower() != "application/json"
+            ):
+                return _error_body(
+                    InvalidRequest(
+                        data=f"Content-Type must be application/json, got {request.content_type!r}"
+                    ),
+                    415,
+                )
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return _too_large(service)
+            request_id = sanitize_request_id(request.headers.get(id_header)) if id_header else None
+            context = CallContext(
+                service=service,
+                transport=request,
+                headers=request.headers,
+                request_id=request_id,
+                authenticate=_authenticate,
+                make_handler=_make_handler,
+            )
+            token = current_call.set(context)
+            try:
+                answer = await router.handle(body, context)
+            finally:
+                current_call.reset(token)
+            if answer is None:
+                response = web.Response(status=204)
+            else:
+                response = web.Response(body=answer, content_type="application/json")
+            handler = context.handler_if_built
+            if handler is not None:
+                handler.apply_to(response)
+            if request_id is not None:
+                response.headers[id_header] = request_id
+            return response
+        finally:
+            if in_flight is not None:
+                in_flight.request_finished()
+
+    return endpoint
+
+
+def build_router(service: MicroService, blocking: BlockingRunner) -> Router:
+    """Build the router of ``service``: its methods and its modules'."""
+    entries: dict[str, MethodEntry] = {}
+    for spec, owner, func in service.iter_exposed():
+        entries[spec.name] = MethodEntry.create(spec, func, owner)
+    return Router(
+        entries,
+        run_blocking=blocking.run,
+        logger=service.logger,
+        debug=service.debug,
+        default_timeout=service.method_timeout,
+        max_batch_length=service.max_batch_length,
+        max_json_depth=service.max_json_depth,
+        batch_concurrency=service.batch_concurrency,
+    )
+
+
+def _executor_ctx(blocking: BlockingRunner) -> Any:
+    async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        # Running blocking calls finish; the loop stays free while we wait for them.
+        await asyncio.get_running_loop().run_in_executor(None, blocking.shutdown)
+
+    return executor_ctx
+
+
+async def _lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
+    service = app[SERVICE_KEY]
+    await maybe_await(service.on_service_start())
+    yield
+    await maybe_await(service.on_service_stop())
+
+
+def make_app(service: MicroService) -> web.Application:
+    """Build the aiohttp application of ``service``.
+
+    It serves POST on the endpoint (other verbs get 405 with ``Allow: POST``), the
+    static directories and the extra handlers, and runs the service's resources as
+    cleanup contexts.
+    """
+    app = web.Application(client_max_size=service.max_request_body_size)
+    pool = BlockingRunner(
+        service.make_executor(),
+        max_workers=service.max_parallel_blocking_tasks,
+        max_waiting=service.max_pending_blocking_tasks,
+    )
+    app[SERVICE_KEY] = service
+    app[POOL_KEY] = pool
+    app[ROUTER_KEY] = build_router(service, pool)
+    log_access_setup(service, [n for n, e in app[ROUTER_KEY].methods.items() if e.spec.private])
+    app[SERVING_KEY] = asyncio.Event()
+    app.router.add_post(service.endpoint, _make_endpoint(app, service, app[ROUTER_KEY]))
+    install_cors(app, service.endpoint, service.cors_origins)
+    # rpc.discover, get_service_specs, GET {endpoint}/openrpc.json and {endpoint}/docs.
+    install_self_description(app, service, app[ROUTER_KEY])
+    for prefix, directory in service.static_dirs:
+        app.router.add_static(prefix, directory, follow_symlinks=False)
+    for path, handler in service.extra_handlers:
+        if inspect.isclass(handler) and issubclass(handler, web.View):
+            app.router.add_view(path, handler)
+        else:
+            app.router.add_route("*", path, handler)
+    events = EventRuntime(service, pool.run)
+    app[EVENTS_KEY] = events
+    if service.template_dir is not None:
+        from ._templates import setup_templates
+
+        setup_templates(app, service.template_dir)
+    periodic = PeriodicTasks.from_service(service)
+    app[PERIODIC_KEY] = periodic
+    app[STOPPING_KEY] = []
+    app.cleanup_ctx.append(_executor_ctx(pool))
+    app.cleanup_ctx.append(events.transports_ctx)
+    app.cleanup_ctx.append(_lifecycle_ctx)
+    install_discovery(app, service, app[SERVING_KEY], app[STOPPING_KEY])
+    app.cleanup_ctx.append(periodic_tasks_ctx(periodic, pool, service.logger))
+    app.cleanup_ctx.append(events.consumers_ctx)
+    install_observability(app, service, app[ROUTER_KEY], pool)
+    return app
