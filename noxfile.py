@@ -23,6 +23,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("mypy", "src", "tests", "examples")
+    session.run("lint-imports")
 
 
 @nox.session

@@ -236,24 +236,3 @@ def test_strategy_log_names_no_token(caplog: pytest.LogCaptureFixture) -> None:
     assert strategy.extract_api_token(request) is None
     assert "header X-Key" in caplog.text
     assert "short-secret" not in caplog.text
-
-
-def test_gemstone_09_import_paths() -> None:
-    """The module paths gemstone 0.9 code imported strategies from still work."""
-    from gemstone_aio.auth.base.validation_strategy import BaseValidationStrategy
-    from gemstone_aio.auth.validation_strategies import (
-        BasicCookieStrategy as Cookie,
-    )
-    from gemstone_aio.auth.validation_strategies import (
-        HeaderValidationStrategy as Header,
-    )
-    from gemstone_aio.auth.validation_strategies.basic_cookie_strategy import (
-        BasicCookieStrategy,
-    )
-    from gemstone_aio.auth.validation_strategies.header_strategy import (
-        HeaderValidationStrategy,
-    )
-
-    assert BaseValidationStrategy is gemstone.BaseValidationStrategy
-    assert HeaderValidationStrategy is Header is gemstone.HeaderValidationStrategy
-    assert BasicCookieStrategy is Cookie is gemstone.BasicCookieStrategy

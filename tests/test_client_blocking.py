@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gc
+import importlib
 import os
 import sys
 import threading
@@ -32,6 +33,7 @@ from gemstone_aio.client import (
     MethodNotFoundError,
     ServiceUnavailableError,
 )
+from gemstone_aio.testing import serving
 from tests.fixtures.client import TOKEN, ClientTarget
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
@@ -317,9 +319,9 @@ async def test_sync_close_with_an_open_async_session_is_refused(target_url: str)
 
 
 def test_module_path_of_the_old_docs() -> None:
-    from gemstone_aio.client.remote_service import RemoteService as Same
+    old_path = importlib.import_module("gemstone_aio.client.remote_service")
 
-    assert Same is gemstone.RemoteService
+    assert old_path.RemoteService is gemstone.RemoteService
     assert gemstone.AsyncMethodCall is AsyncMethodCall
 
 
@@ -371,3 +373,150 @@ async def test_unclosed_client_at_exit_is_cleaned_up(target_url: str) -> None:
     assert proc.returncode == 0, err.decode()
     assert out.decode() == "hello exit\n"
     assert err.decode() == ""
+
+
+# -- gemstone 0.10's call_method_async -------------------------------------------------
+
+
+class Stuff(gemstone.MicroService):
+    """The service of the reference's ``as_completed`` example."""
+
+    name = "stuff"
+
+    @gemstone.exposed_method()
+    async def do_stuff(self, x: int) -> int:
+        await asyncio.sleep((x % 5) * 0.02)  # finish in another order than started
+        return x * x
+
+
+AS_COMPLETED_EXAMPLE = """\
+import sys
+
+import gemstone_aio as gemstone
+
+service = gemstone.RemoteService(sys.argv[1])
+
+# The example of gemstone 0.10.1's as_completed docstring, as written:
+async_calls = [service.call_method_async("do_stuff", (x,)) for x in range(25)]
+
+for async_call in gemstone.as_completed(*async_calls):
+    print("just finished with result ", async_call.result())
+"""
+
+
+async def test_as_completed_example_of_gemstone_010_runs_as_written() -> None:
+    """The reference's example, run as a script against a served service."""
+    async with serving(Stuff()) as service:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            AS_COMPLETED_EXAMPLE,
+            str(service.accessible_at),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(os.environ, PYTHONPATH=SRC),
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert err.decode() == ""
+    lines = out.decode().splitlines()
+    assert len(lines) == 25
+    prefix = "just finished with result  "
+    assert all(line.startswith(prefix) for line in lines)
+    assert sorted(int(line.removeprefix(prefix)) for line in lines) == [x * x for x in range(25)]
+
+
+async def test_call_method_async_returns_an_async_method_call(target_url: str) -> None:
+    """call_method_async(name, params) starts the call and returns at once."""
+
+    def script() -> None:
+        with RemoteService(target_url) as client:
+            call = client.call_method_async("nap", [0.3])
+            assert isinstance(call, AsyncMethodCall)
+            assert call.method == "nap"
+            assert not call.finished()
+            with pytest.raises(RuntimeError, match="not finished"):
+                call.result()
+            with pytest.raises(RuntimeError, match="not finished"):
+                call.successful()
+            assert call.result(wait=True) == 0.3  # gemstone 0.10: blocks first
+            assert call.finished()
+            assert call.successful()
+            assert call.error() is None
+            assert call.wait() == 0.3
+
+            by_position = client.call_method_async("subtract", (42, 23))
+            by_name = client.call_method_async("subtract", {"minuend": 23, "subtrahend": 42})
+            no_params = client.call_method_async("get_data")
+            assert by_position.result(wait=True) == 19
+            assert by_name.result(wait=True) == -19
+            assert no_params.result(wait=True) == ["hello", 5]
+
+    await asyncio.to_thread(script)
+
+
+async def test_call_method_async_errors(target_url: str) -> None:
+    """A failed call gives None from result(wait=True); error() and successful() tell why."""
+
+    def script() -> None:
+        with RemoteService(target_url) as client:
+            missing = client.call_method_async("nope", [])
+            assert missing.result(wait=True) is None
+            assert not missing.successful()
+            assert isinstance(missing.error(), MethodNotFoundError)
+            with pytest.raises(MethodNotFoundError):
+                missing.wait()
+
+            late = client.call_method_async("nap", [5], timeout=0.1)
+            assert late.result(wait=True) is None
+            assert isinstance(late.error(), CallTimeoutError)
+
+            with pytest.raises(TypeError, match=r"params of 'echo' must be .* got 'abc'"):
+                client.call_method_async("echo", "abc")  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="takes a method name, got 42"):
+                client.call_method_async(42, [])  # type: ignore[arg-type]
+
+    await asyncio.to_thread(script)
+
+
+async def test_call_method_async_works_with_the_helpers(target_url: str) -> None:
+    """first_completed and make_callbacks take calls from call_method_async too."""
+
+    def script() -> tuple[AsyncMethodCall, list[Any], list[BaseException]]:
+        results: list[Any] = []
+        errors: list[BaseException] = []
+        with RemoteService(target_url) as client:
+            slow = client.call_method_async("nap", [3])
+            quick = client.call_method_async("nap", [0.05])
+            first = first_completed(slow, quick, timeout=10)
+            calls = [client.call_method_async("echo", [n]) for n in range(5)]
+            calls.append(client.call_method_async("nope"))
+            make_callbacks(calls, results.append, errors.append)
+        return first, results, errors
+
+    first, results, errors = await asyncio.to_thread(script)
+    assert first.result() == 0.05
+    assert sorted(results) == [0, 1, 2, 3, 4]
+    assert [type(e) for e in errors] == [MethodNotFoundError]
+
+
+async def test_call_method_async_refuses_a_running_loop(target_url: str) -> None:
+    """In an event loop, call_method_async and result(wait=True) point to the async client."""
+    async with RemoteService(target_url) as svc:
+        with pytest.raises(RuntimeError, match=r"use the async client.*svc\.request\('echo'"):
+            svc.call_method_async("echo", [1])
+
+    def start() -> tuple[RemoteService, AsyncMethodCall, AsyncMethodCall]:
+        client = RemoteService(target_url)
+        done = client.call_method_async("echo", [1])
+        done.wait(5)
+        return client, done, client.call_method_async("nap", [5])
+
+    client, done, running = await asyncio.to_thread(start)
+    try:
+        assert done.result(wait=True) == 1  # finished: nothing to block on
+        with pytest.raises(RuntimeError, match="use the async client"):
+            running.result(wait=True)
+    finally:
+        await asyncio.to_thread(client.close)
+    assert _client_threads() == []

@@ -78,6 +78,11 @@ def test_client_example(example_service: str) -> None:
         in out
     )
     assert "first completed: finished sleeping for 0.1 seconds" in out
+    assert (
+        "call_method_async: finished sleeping for 0.1 seconds\n"
+        "call_method_async: finished sleeping for 0.2 seconds\n"
+        "successful? True | finished sleeping for 0.2 seconds\n"
+    ) in out
     assert "error: -32601 Method not found" in out
     for mode in ("async", "blocking"):
         took = float(re.search(rf"{mode}: 3 parallel calls took ([\d.]+) s", out).group(1))  # type: ignore[union-attr]

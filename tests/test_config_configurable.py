@@ -7,8 +7,15 @@ from typing import Any
 import pytest
 
 import gemstone_aio as gemstone
-from gemstone_aio.config import as_bool, as_endpoint, as_float, as_int, as_port, comma_list
-from gemstone_aio.config import Configurable
+from gemstone_aio.config import (
+    Configurable,
+    as_bool,
+    as_endpoint,
+    as_float,
+    as_int,
+    as_port,
+    comma_list,
+)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ from gemstone_aio.discovery import (
     HttpRegistryStrategy,
     RedisDiscoveryStrategy,
 )
-from gemstone_aio.discovery.default import DefaultDiscoveryStrategy as FromOldPath
 from gemstone_aio.discovery._glob import glob_matches, redis_match_pattern
 from gemstone_aio.registry import ServiceRegistry
 from gemstone_aio.testing import serving
@@ -72,7 +71,6 @@ def test_old_names_of_the_http_strategy() -> None:
     """The 0.10 and 0.11 names and the 0.10 module path still work."""
     assert DefaultDiscoveryStrategy is HttpRegistryStrategy
     assert HttpDiscoveryStrategy is HttpRegistryStrategy
-    assert FromOldPath is HttpRegistryStrategy
 
 
 @pytest.mark.parametrize("url", ["", "127.0.0.1:5000/api", "ftp://x/api"])

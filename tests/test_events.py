@@ -9,19 +9,11 @@ from typing import Any
 import pytest
 
 import gemstone_aio as gemstone
-from gemstone_aio.event import transport as transport_module
 from gemstone_aio.event._base import BaseEventTransport, encode_body
-from gemstone_aio.event._dispatch import bind_event_handlers
+from gemstone_aio.event._dispatch import BoundHandler
 from gemstone_aio.event._memory import InMemoryEventBus, InMemoryEventTransport, default_bus
 from gemstone_aio.testing import serving
 from tests.fixtures.events import Recorder, unique
-
-
-def test_old_module_path_exports_the_transports() -> None:
-    """gemstone.event.transport is importable under gemstone_aio, as the old docs show."""
-    assert transport_module.BaseEventTransport is gemstone.BaseEventTransport
-    assert transport_module.RabbitMqEventTransport is gemstone.RabbitMqEventTransport
-    assert transport_module.InMemoryEventTransport is gemstone.InMemoryEventTransport
 
 
 def test_each_instance_gets_its_own_transport_copies() -> None:
@@ -119,7 +111,7 @@ def test_unannotated_and_any_handlers_get_raw_json() -> None:
         def typed(self, body: list[int]) -> None:
             return None
 
-    handlers = bind_event_handlers(Service())
+    handlers = BoundHandler.bind([Service()])
     assert handlers["a"][0].adapter is None
     assert handlers["b"][0].adapter is None
     assert handlers["c"][0].adapter is not None

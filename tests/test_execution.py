@@ -135,7 +135,7 @@ async def test_overloaded_pool_answers_at_once(aiohttp_client: AiohttpClient) ->
     second = asyncio.create_task(call(client, "hold", 2))  # queued behind the first
     pool = client.app[POOL_KEY]
     async with asyncio.timeout(WAIT):
-        while pool.queued < 1:  # noqa: ASYNC110 -- the pool offers no event; poll with a deadline
+        while pool.waiting < 1:  # noqa: ASYNC110 -- the pool offers no event; poll with a deadline
             await asyncio.sleep(0.01)
         response = await client.post(
             "/api", data=rpc("hold", 3), headers={"Content-Type": "application/json"}

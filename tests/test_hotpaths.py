@@ -11,8 +11,9 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
-from gemstone_aio.server import POOL_KEY, ROUTER_KEY
+from gemstone_aio.protocol import CallContext
 from gemstone_aio.protocol._jsonrpc import nesting_exceeds
+from gemstone_aio.server import POOL_KEY, ROUTER_KEY
 
 
 class Tracked(gemstone.MicroService):
@@ -145,8 +146,7 @@ class Shapes(gemstone.MicroService):
         return "hidden"
 
 
-# Requests in the usual shape (which the router answers on its short path) and near
-# misses of it (which take the general path), all against the same methods.
+# Requests in the usual shape and near misses of it, all against the same methods.
 SHAPES: list[Any] = [
     {"jsonrpc": "2.0", "method": "greet", "params": {"name": "ann"}, "id": 1},
     {"jsonrpc": "2.0", "method": "greet", "params": {"name": "ann", "punctuation": "?"}, "id": "a"},
@@ -171,16 +171,8 @@ SHAPES: list[Any] = [
 ]
 
 
-class _Anonymous:
-    async def is_authenticated(self) -> bool:
-        return False
-
-    def handler_reference(self) -> None:
-        return None
-
-
-async def test_the_short_path_answers_as_the_general_path() -> None:
-    # A call wrapper sends every request down the general path: both must answer alike.
+async def test_calls_answer_alike_with_and_without_a_call_wrapper() -> None:
+    # A call wrapper wraps the one invoke step: answers must not change.
     apps = [Shapes().make_app(), Shapes().make_app()]
     plain, wrapped = (app[ROUTER_KEY] for app in apps)
     wrapped.call_wrappers.append(lambda request, call: call)
@@ -188,10 +180,10 @@ async def test_the_short_path_answers_as_the_general_path() -> None:
 
     for body in SHAPES:
         raw = json.dumps(body).encode()
-        short = await plain.handle(raw, _Anonymous())
-        general = await wrapped.handle(raw, _Anonymous())
-        assert short == general, body
-    answers = [json.loads(await plain.handle(json.dumps(b).encode(), _Anonymous()) or b"null")
+        plain_answer = await plain.handle(raw, CallContext())
+        wrapped_answer = await wrapped.handle(raw, CallContext())
+        assert plain_answer == wrapped_answer, body
+    answers = [json.loads(await plain.handle(json.dumps(b).encode(), CallContext()) or b"null")
                for b in SHAPES[:3]]  # fmt: skip
     assert [a.get("result") for a in answers] == ["hello ann!", "hello ann?", None]
     assert answers[2]["error"]["code"] == -32602
@@ -199,7 +191,7 @@ async def test_the_short_path_answers_as_the_general_path() -> None:
         app[POOL_KEY].shutdown()
 
 
-async def test_observers_are_told_of_calls_on_the_short_path(
+async def test_observers_are_told_of_usual_calls(
     aiohttp_client: AiohttpClient,
 ) -> None:
     app = Shapes().make_app()
@@ -219,8 +211,7 @@ async def test_observers_are_told_of_calls_on_the_short_path(
 
 
 def _routers(depth: int | None = None) -> tuple[Any, Any, list[Any]]:
-    # Two routers of the same service: one answers usual batch elements on the short
-    # path, the other (with a call wrapper) sends every element through answer().
+    # Two routers of the same service, one with a call wrapper around its invoke step.
     apps = [Shapes().make_app(), Shapes().make_app()]
     plain, wrapped = (app[ROUTER_KEY] for app in apps)
     wrapped.call_wrappers.append(lambda request, call: call)
@@ -229,14 +220,14 @@ def _routers(depth: int | None = None) -> tuple[Any, Any, list[Any]]:
     return plain, wrapped, apps
 
 
-async def test_batches_answer_alike_on_both_paths() -> None:
+async def test_batches_answer_alike_with_and_without_a_call_wrapper() -> None:
     plain, wrapped, apps = _routers(depth=None)
     batches = [SHAPES, SHAPES[::-1], [SHAPES[0]], [SHAPES[6], SHAPES[7], SHAPES[0]]]
     for batch in batches:
         raw = json.dumps(batch).encode()
-        short = await plain.handle(raw, _Anonymous())
-        assert short == await wrapped.handle(raw, _Anonymous())
-        assert len(json.loads(short)) == sum("id" in element for element in batch)
+        plain_answer = await plain.handle(raw, CallContext())
+        assert plain_answer == await wrapped.handle(raw, CallContext())
+        assert len(json.loads(plain_answer)) == sum("id" in element for element in batch)
     for app in apps:
         app[POOL_KEY].shutdown()
 
@@ -257,7 +248,7 @@ async def test_batch_nesting_limit_is_exact(depth: int, usual: bool) -> None:
     raw = json.dumps(batch).encode() + b" " * 64  # long enough to be walked
     expected_refused = nesting_exceeds(batch, limit)
     for router in (plain, wrapped):
-        answer = json.loads(await router.handle(raw, _Anonymous()))
+        answer = json.loads(await router.handle(raw, CallContext()))
         if expected_refused:
             assert answer == {
                 "jsonrpc": "2.0",
@@ -348,7 +339,7 @@ async def test_a_cancelled_batch_cancels_its_waiting_elements() -> None:
     app = service.make_app()
     batch = [{"jsonrpc": "2.0", "method": "hold", "params": {"n": n}, "id": n} for n in range(2)]
     running = asyncio.ensure_future(
-        app[ROUTER_KEY].handle(json.dumps(batch).encode(), _Anonymous())
+        app[ROUTER_KEY].handle(json.dumps(batch).encode(), CallContext())
     )
     async with asyncio.timeout(5):
         while len(asyncio.all_tasks()) < 4:  # noqa: ASYNC110 -- the batch offers no event

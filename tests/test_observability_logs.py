@@ -192,10 +192,11 @@ def test_filter_outside_a_request_and_formatter_with_odd_values() -> None:
 def test_configure_logging_in_a_real_process() -> None:
     script = (
         "import logging\n"
-        "from gemstone_aio.observability import configure_logging, request_id_var\n"
+        "from gemstone_aio.observability import configure_logging\n"
+        "from gemstone_aio.protocol import CallContext, current_call\n"
         "configure_logging()\n"
         "logging.getLogger('user.code').info('outside')\n"
-        "request_id_var.set('proc-1')\n"
+        "current_call.set(CallContext(request_id='proc-1'))\n"
         "logging.getLogger('user.code').info('inside')\n"
         "configure_logging(json_lines=True)\n"
         "logging.getLogger('user.code').warning('hello %s', 'there')\n"

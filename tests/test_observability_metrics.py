@@ -13,10 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
-from gemstone_aio.server import POOL_KEY
 from gemstone_aio.errors import ServiceConfigurationError
-from gemstone_aio.observability import METRICS_KEY, MetricsHooks
+from gemstone_aio.observability import MetricsHooks
 from gemstone_aio.observability._prometheus import PrometheusMetrics
+from gemstone_aio.server import METRICS_KEY, POOL_KEY
 
 
 def _service_class(**attrs: object) -> type[gemstone.MicroService]:
@@ -145,7 +145,7 @@ async def test_pool_queue_depth(aiohttp_client: AiohttpClient) -> None:
 
     async def until_queued() -> None:
         # The pool has no notification for "queued"; poll the condition under a deadline.
-        while pool.queued < 2:  # noqa: ASYNC110
+        while pool.waiting < 2:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
 
     try:

@@ -13,8 +13,7 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
-from gemstone_aio.server import SERVICE_KEY
-from gemstone_aio.server import render_template
+from gemstone_aio.server import SERVICE_KEY, render_template
 from tests.fixtures.config import wait_until
 
 SECRET = "top secret outside the static directory"

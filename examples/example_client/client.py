@@ -65,6 +65,14 @@ def blocking_usage(url: str) -> None:
         print("first completed:", quickest.result())
         # --8<-- [end:callbacks]
 
+        # --8<-- [start:call-method-async]
+        # gemstone 0.10's form: a method name and its params (a list, a tuple or a dict).
+        calls = [client.call_method_async("slow_method", {"seconds": s}) for s in (0.2, 0.1)]
+        for call in gemstone.as_completed(*calls, timeout=10):
+            print("call_method_async:", call.result())
+        print("successful?", calls[0].successful(), "|", calls[0].result(wait=True))
+        # --8<-- [end:call-method-async]
+
         # --8<-- [start:errors]
         try:
             client.methods.no_such_method()

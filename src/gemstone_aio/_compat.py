@@ -150,9 +150,7 @@ class _LegacyFinder(importlib.abc.MetaPathFinder):
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname not in LEGACY_MODULES:
             return None
-        return importlib.machinery.ModuleSpec(
-            fullname, _LOADER, is_package=fullname in _PACKAGES
-        )
+        return importlib.machinery.ModuleSpec(fullname, _LOADER, is_package=fullname in _PACKAGES)
 
 
 _LOADER: Final = _LegacyLoader()

@@ -17,13 +17,13 @@ from .server._microservice import MicroService
 
 __all__ = ["serving"]
 
-S = TypeVar("S", bound=MicroService)
+_S = TypeVar("_S", bound=MicroService)
 
 
 @contextlib.asynccontextmanager
 async def serving(
-    service: S, *, timeout: float = 10.0, argv: Sequence[str] = ()
-) -> AsyncIterator[S]:
+    service: _S, *, timeout: float = 10.0, argv: Sequence[str] = ()
+) -> AsyncIterator[_S]:
     """Run ``service`` in the current loop on 127.0.0.1 and a free port while the block runs.
 
     On entry the service listens and ``service.accessible_at`` is its real URL; on exit

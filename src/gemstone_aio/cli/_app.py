@@ -29,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
+"""The ``gemstone`` typer application (its commands are added below)."""
 
 
 def _version(value: bool) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -108,26 +107,22 @@ def apply_options(
     return passed
 
 
-def _configure(service: Any, extra: Sequence[str]) -> list[str] | None:
+def _configure(service: Any, extra: Sequence[str]) -> list[str]:
     """Split ``extra`` between the service's configurables and its plain attributes.
 
-    With the configuration package (``gemstone_aio.config``) and a service that has a
-    ``CommandLineConfigurator``, options naming the service's configurables go to that
-    configurator as its argv (it converts and checks them); the others set plain class
-    attributes (:func:`apply_options`). Returns the argv for ``start()`` (``None``: the
-    configuration package is absent and ``start()`` takes no argv).
+    With a service that has a ``CommandLineConfigurator``, options naming the service's
+    configurables go to that configurator as its argv (it converts and checks them); the
+    others set plain class attributes (:func:`apply_options`). Returns the argv for
+    ``start()``.
     """
-    try:
-        configurator = importlib.import_module("gemstone_aio.config.configurator")
-        apply = importlib.import_module("gemstone_aio.config.apply")
-    except ImportError:
-        apply_options(service, extra)
-        return None
+    from ..config import CommandLineConfigurator
+    from ..server._configuration import effective_configurables
+
     configurators = getattr(service, "configurators", None) or ()
-    if not any(isinstance(c, configurator.CommandLineConfigurator) for c in configurators):
+    if not any(isinstance(c, CommandLineConfigurator) for c in configurators):
         apply_options(service, extra)
         return []
-    names = {c.name for c in apply.effective_configurables(service)}
+    names = {c.name for c in effective_configurables(service)}
     return apply_options(service, extra, names)
 
 
@@ -157,10 +152,7 @@ def serve_target(target: str, host: str | None, port: int | None, extra: Sequenc
         service.port = port
     service.refresh_accessible_at()
     try:
-        if argv is None:
-            service.start()
-        else:
-            service.start(argv)
+        service.start(argv)
     except ServiceConfigurationError as exc:
         fail(str(exc), ExitCode.USAGE)
     except OSError as exc:

@@ -5,8 +5,9 @@ result. Behind it, each client runs the asyncio client on a private event loop i
 background thread, started on first use and stopped by ``client.close()``, by leaving
 ``with client:``, when the client is garbage collected, or at interpreter exit.
 
-``client.methods.x(..., __async=True)`` returns an :class:`AsyncMethodCall` at once; the
-helpers in :mod:`gemstone_aio.client.helpers` wait on several of them.
+``client.methods.x(..., __async=True)`` and ``client.call_method_async("x", params)``
+return an :class:`AsyncMethodCall` at once; the helpers in
+:mod:`gemstone_aio.client.helpers` wait on several of them.
 """
 
 from __future__ import annotations
@@ -141,7 +142,10 @@ class LoopRunner:
 
 
 class AsyncMethodCall:
-    """A call started with ``client.methods.name(..., __async=True)``, running in the background.
+    """A call running in the background on its client's private event loop.
+
+    ``client.methods.name(..., __async=True)`` and ``client.call_method_async("name",
+    params)`` start one; it needs no thread of its own.
 
     Example::
 
@@ -192,15 +196,32 @@ class AsyncMethodCall:
                 f"the call to {self.method!r} is still running after {timeout} s"
             ) from None
 
-    def result(self) -> Any:
+    def result(self, wait: bool = False) -> Any:
         """Return the result, or ``None`` if the call failed (see :meth:`error`).
+
+        Args:
+            wait: Block until the call has finished first (gemstone 0.10's
+                ``result(wait=True)``); unlike :meth:`wait`, a failed call gives
+                ``None`` here rather than raising.
+
+        Raises:
+            RuntimeError: The call has not finished (and ``wait`` is false), or ``wait``
+                is true in a thread that runs an event loop.
+        """
+        if wait and not self.future.done():
+            ensure_no_running_loop(f"AsyncMethodCall({self.method!r}).result(wait=True)")
+            concurrent.futures.wait([self.future])
+        if self.error() is not None:
+            return None
+        return self.future.result()
+
+    def successful(self) -> bool:
+        """Return whether the call finished with a result rather than an error.
 
         Raises:
             RuntimeError: The call has not finished.
         """
-        if self.error() is not None:
-            return None
-        return self.future.result()
+        return self.error() is None
 
     def error(self) -> BaseException | None:
         """Return the call's exception, or ``None`` if it succeeded.

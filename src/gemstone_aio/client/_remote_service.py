@@ -294,6 +294,58 @@ class RemoteService:
             )
         return self.unwrap(reply)
 
+    def call_method_async(
+        self,
+        method: str,
+        params: list[Any] | tuple[Any, ...] | Mapping[str, Any] | None = None,
+        *,
+        timeout: float | _Unset | None = UNSET,
+    ) -> AsyncMethodCall:
+        """Start a call in the background and return it at once (blocking code only).
+
+        gemstone 0.10's form of ``client.methods.name(..., __async=True)``::
+
+            calls = [client.call_method_async("do_stuff", (x,)) for x in range(25)]
+            for call in gemstone.as_completed(*calls):
+                print("just finished with result ", call.result())
+
+        The call runs on the client's private event loop, like every blocking call: no
+        thread pool, and as many calls at once as the client's connection pool allows.
+        In async code use ``asyncio.create_task(svc.request(method, params))`` instead.
+
+        Args:
+            method: The method name.
+            params: Params by position (a list or tuple) or by name (a dict), or ``None``.
+            timeout: Seconds to wait for the reply (default: the client's timeout).
+
+        Raises:
+            TypeError: ``method`` is not a string or ``params`` is none of the above.
+            RuntimeError: Called in a thread that runs an event loop.
+        """
+        if not isinstance(method, str):
+            raise TypeError(f"call_method_async() takes a method name, got {method!r}")
+        wire_params: list[Any] | dict[str, Any] | None
+        if params is None:
+            wire_params = None
+        elif isinstance(params, Mapping):
+            wire_params = dict(params)
+        elif isinstance(params, list | tuple):
+            wire_params = list(params)
+        else:
+            raise TypeError(
+                f"params of {method!r} must be a list, a tuple, a dict or None, got {params!r}"
+            )
+        if in_running_loop():
+            raise RuntimeError(
+                f"call_method_async({method!r}) is for blocking scripts; in a running event "
+                f"loop use the async client: asyncio.create_task(svc.request({method!r}, "
+                "params)) or asyncio.gather(...)"
+            )
+        future = self._runner_for_blocking().submit(
+            self.request(method, wire_params, timeout=timeout)
+        )
+        return AsyncMethodCall(method, future)
+
     def batch(self, *, timeout: float | _Unset | None = UNSET) -> Batch:
         """Start a batch: calls and notifications sent together in one HTTP request.
 

@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
+from urllib.parse import quote
 
 import aio_pika
 from aio_pika.abc import (
@@ -57,6 +58,129 @@ DEAD_LETTER_PREFIX: Final = "gemstone.dead-letter."
 """Prefix of the durable dead-letter queue of each event."""
 
 _log = logging.getLogger("gemstone_aio.event.rabbitmq")
+
+
+_DEFAULT_HOST: Final = "127.0.0.1"
+_DEFAULT_USER: Final = "guest"  # RabbitMQ's default user; its password is "guest" too
+_DEFAULT_PORTS: Final = {"amqp": 5672, "amqps": 5671}
+
+# gemstone 0.10 passed **connection_options to pika's ConnectionParameters. Two of pika's
+# names have an aio-pika counterpart; the others, and aio-pika's own login= (which it
+# ignores when given a URL, as this transport always does), would be silently ignored,
+# so they are refused, with what to do instead.
+_PIKA_RENAMED: Final = {"virtual_host": "virtualhost", "heartbeat_interval": "heartbeat"}
+_PIKA_ONLY: Final = {
+    "credentials": "give username= and password=",
+    "connection_attempts": "the transport keeps reconnecting by itself",
+    "socket_timeout": "give timeout= (seconds to connect)",
+    "blocked_connection_timeout": "aio-pika has no such limit",
+    "backpressure_detection": "aio-pika has no such setting",
+    "locale": "aio-pika has no such setting",
+    "login": "give the user as username=",
+}
+
+
+def _mask(url: URL) -> str:
+    """``url`` as text with its password (if any) replaced by ``***``."""
+    return str(url.with_password("***")) if url.password else str(url)
+
+
+def _translate_pika_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Rename pika's connection options to aio-pika's; refuse those aio-pika would ignore."""
+    for old, new in _PIKA_RENAMED.items():
+        if old in options and new in options:
+            raise ServiceConfigurationError(
+                f"connection options {new}= and pika's {old}= say the same thing: give one"
+            )
+    translated: dict[str, Any] = {}
+    for name, value in options.items():
+        if name in _PIKA_ONLY:
+            raise ServiceConfigurationError(
+                f"connection option {name}= is not understood by aio-pika: {_PIKA_ONLY[name]}"
+            )
+        translated[_PIKA_RENAMED.get(name, name)] = value
+    return translated
+
+
+def _checked_url(
+    url: str | URL,
+    port: int | None,
+    username: str | None,
+    password: str | None,
+    host: str | None,
+    options: dict[str, Any],
+) -> str:
+    """Check an AMQP URL given with the options of the transport; return it as text."""
+    try:
+        parsed = URL(url)
+    except (TypeError, ValueError) as exc:
+        raise ServiceConfigurationError(f"invalid AMQP URL: {exc}") from None
+    safe = _mask(parsed)
+    parts = {"host": host, "port": port, "username": username, "password": password}
+    mixed = [f"{name}=" for name, value in parts.items() if value is not None]
+    if mixed:
+        raise ServiceConfigurationError(
+            "give either an AMQP URL or host, port, username and password, not both: got "
+            f"the URL {safe!r} and {', '.join(mixed)}"
+        )
+    if parsed.scheme not in _DEFAULT_PORTS or not parsed.host:
+        raise ServiceConfigurationError(
+            f"not an AMQP URL (amqp://user:password@host:port/vhost): {safe!r}"
+        )
+    ignored = [f"{name}=" for name in ("virtualhost", "ssl") if name in options]
+    if ignored:
+        raise ServiceConfigurationError(
+            f"with a URL, aio-pika ignores {', '.join(ignored)}: put the virtual host in the "
+            f"URL's path and use amqps:// for TLS (URL {safe!r})"
+        )
+    return str(url)
+
+
+def _url_from_parts(
+    host: str | None,
+    port: int | None,
+    username: str | None,
+    password: str | None,
+    options: dict[str, Any],
+) -> str:
+    """Build the AMQP URL from gemstone 0.10's parts; ``options`` loses ``ssl``/``virtualhost``."""
+    host = _DEFAULT_HOST if host is None else host
+    if not isinstance(host, str) or not host:
+        raise ServiceConfigurationError(f"host must be a non-empty string, got {host!r}")
+    ssl = options.pop("ssl", False)
+    if not isinstance(ssl, bool):
+        raise ServiceConfigurationError(f"ssl must be True or False, got {ssl!r}")
+    scheme = "amqps" if ssl else "amqp"
+    if port is None:
+        port = _DEFAULT_PORTS[scheme]
+    elif isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ServiceConfigurationError(f"port must be an integer from 1 to 65535, got {port!r}")
+    for label, value in (("username", username), ("password", password)):
+        if value is not None and not isinstance(value, str):
+            raise ServiceConfigurationError(f"{label} must be a string, got {type(value).__name__}")
+    if not username:
+        if password:
+            raise ServiceConfigurationError(
+                "a password is given without a username: give username= too (no username "
+                f"means RabbitMQ's default user {_DEFAULT_USER!r} with its default password)"
+            )
+        username = password = _DEFAULT_USER
+    elif not password:
+        # aio-pika would send "guest" in place of an empty password.
+        raise ServiceConfigurationError(f"username {username!r} needs a password=")
+    vhost = options.pop("virtualhost", "/")
+    if not isinstance(vhost, str) or not vhost:
+        raise ServiceConfigurationError(f"virtualhost must be a non-empty string, got {vhost!r}")
+    try:
+        built = URL.build(
+            scheme=scheme, host=host, port=port, user=username, password=password, path="/"
+        )
+    except ValueError as exc:
+        raise ServiceConfigurationError(f"host {host!r} is not a valid host name: {exc}") from None
+    if vhost != "/":
+        # The path holds the virtual host quoted whole: a "/" in its name becomes %2F.
+        built = built.with_path("/" + quote(vhost, safe=""), encoded=True)
+    return str(built)
 
 
 class _AmqpDelivery(Delivery):
@@ -109,13 +233,24 @@ class RabbitMqEventTransport(BaseEventTransport):
     the broker before :meth:`publish` returns, and acknowledged only once a handler
     succeeded, so a confirmed event survives broker restarts and consumer crashes.
 
+    The broker is given either as an AMQP URL or, as in gemstone 0.10, by its parts::
+
+        RabbitMqEventTransport("amqp://user:password@host:5672/vhost")
+        RabbitMqEventTransport(host="127.0.0.1", port=5672, username="", password="")
+        RabbitMqEventTransport("127.0.0.1", 5672, "guest", "guest")
+
+    Given by its parts, the URL is built with the user and password quoted, so any
+    characters work; an empty ``username`` means RabbitMQ's default user, ``guest``
+    with the password ``guest``. :attr:`url` is the URL in both cases.
+
     Args:
-        url: The AMQP URL (``amqp://user:password@host:port/vhost``). For gemstone 0.10
-            code, a host name is accepted here too, with ``port``, ``username`` and
-            ``password`` after it.
-        port: The port, when ``url`` is a host name.
-        username: The user, when ``url`` is a host name.
-        password: The password, when ``url`` is a host name.
+        url: The AMQP URL (``amqp://`` or ``amqps://``). A value without ``://`` is taken
+            for the host, as in gemstone 0.10's ``RabbitMqEventTransport(host, port,
+            username, password)``. Default: ``amqp://guest:guest@127.0.0.1:5672/``.
+        port: The port (default 5672, or 5671 with ``ssl=True``).
+        username: The user (default: ``guest``).
+        password: The user's password (default: ``guest`` for the default user).
+        host: The broker's host name or address (default ``127.0.0.1``).
         prefetch_count: Unacknowledged messages per event and instance (default: the
             handler concurrency, the service's ``max_parallel_blocking_tasks``).
         publish_timeout: Seconds :meth:`publish` keeps retrying (waiting for the broker,
@@ -126,16 +261,26 @@ class RabbitMqEventTransport(BaseEventTransport):
         max_attempts: Handler runs per message before it is dead-lettered.
         retry_delay: Seconds before the first retry (doubled for each further one).
         max_retry_delay: Upper bound of the delay between retries.
-        **connection_options: Passed to :func:`aio_pika.connect_robust`.
+        **connection_options: Passed to :func:`aio_pika.connect_robust` (for instance
+            ``heartbeat``, ``timeout``, ``ssl_options``, ``client_properties``). Given
+            with a host instead of a URL, ``virtualhost`` (or pika's ``virtual_host``)
+            and ``ssl`` become part of the URL, and pika's ``heartbeat_interval`` is
+            read as ``heartbeat``.
+
+    Raises:
+        ServiceConfigurationError: A setting is invalid, a URL is mixed with host, port,
+            username or password, or an option is one aio-pika would ignore; the
+            message names it.
     """
 
     def __init__(
         self,
-        url: str = "amqp://guest:guest@127.0.0.1:5672/",
+        url: str | URL | None = None,
         port: int | None = None,
         username: str | None = None,
         password: str | None = None,
         *,
+        host: str | None = None,
         prefetch_count: int | None = None,
         publish_timeout: float = 30.0,
         connect_timeout: float = 5.0,
@@ -148,30 +293,24 @@ class RabbitMqEventTransport(BaseEventTransport):
         super().__init__(
             max_attempts=max_attempts, retry_delay=retry_delay, max_retry_delay=max_retry_delay
         )
-        if (
-            "://" not in url
-        ):  # gemstone 0.10: RabbitMqEventTransport(host, port, username, password)
-            built = URL.build(
-                scheme="amqp",
-                host=url,
-                port=port or 5672,
-                user=username or "guest",
-                password=password or "guest",
-                path="/",
-            )
-            url = str(built)
-        elif port is not None or username is not None or password is not None:
-            raise ServiceConfigurationError(
-                "give either an AMQP URL or host, port, username and password, not both"
+        options = _translate_pika_options(connection_options)
+        if isinstance(url, URL) or (isinstance(url, str) and "://" in url):
+            self.url = _checked_url(url, port, username, password, host, options)
+        else:
+            if url is not None and host is not None:
+                raise ServiceConfigurationError(
+                    f"the host is given twice: {url!r} (first argument) and host={host!r}"
+                )
+            self.url = _url_from_parts(
+                url if url is not None else host, port, username, password, options
             )
         if prefetch_count is not None and prefetch_count < 1:
             raise ServiceConfigurationError(f"prefetch_count must be >= 1, got {prefetch_count!r}")
-        self.url = url
         self.prefetch_count = prefetch_count
         self.publish_timeout = publish_timeout
         self.connect_timeout = connect_timeout
         self.reconnect_interval = reconnect_interval
-        self.connection_options = dict(connection_options)
+        self.connection_options = options
         self.reset()
 
     def reset(self) -> None:
@@ -229,14 +368,20 @@ class RabbitMqEventTransport(BaseEventTransport):
             )
 
     async def _connect_loop(self) -> None:
+        options = dict(self.connection_options)
+        # The connection's name in RabbitMQ's management UI, unless given.
+        properties = {
+            "connection_name": f"gemstone-aio {self.service_name}",
+            **(options.pop("client_properties", None) or {}),
+        }
         delay = 0.2
         while True:
             try:
                 connection = await aio_pika.connect_robust(
                     self.url,
                     reconnect_interval=self.reconnect_interval,
-                    client_properties={"connection_name": f"gemstone-aio {self.service_name}"},
-                    **self.connection_options,
+                    client_properties=properties,
+                    **options,
                 )
                 break
             except CONNECTION_EXCEPTIONS as exc:
@@ -263,8 +408,7 @@ class RabbitMqEventTransport(BaseEventTransport):
         return self._publisher
 
     def _safe_url(self) -> str:
-        parsed = URL(self.url)
-        return str(parsed.with_password("***")) if parsed.password else str(parsed)
+        return _mask(URL(self.url))
 
     # -- publishing --------------------------------------------------------------------
 

@@ -53,5 +53,6 @@ def _static_lookup(cls: type, attr: str) -> Any:
     # Look through the MRO without triggering descriptors (properties stay unevaluated).
     for klass in cls.__mro__:
         if attr in vars(klass):
-            return vars(klass)[attr]
+            value = vars(klass)[attr]
+            return value.__func__ if isinstance(value, staticmethod) else value
     return None

@@ -167,7 +167,8 @@ def exposed_method(
             deprecated=deprecated,
             extra=dict(kwargs),
         )
-        setattr(func, METHOD_ATTR, spec)
+        # A staticmethod (for process-pool executors) carries it on its function.
+        setattr(getattr(func, "__func__", func), METHOD_ATTR, spec)
         return func
 
     return decorate

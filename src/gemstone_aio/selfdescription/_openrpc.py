@@ -57,7 +57,6 @@ __all__ = [
 ]
 
 
-
 class DescribedService(Protocol):
     """What a document is built from: the service's identity and its time limit.
 
