@@ -67,16 +67,17 @@ def callgrind_count(pid: int, out_file: Path, load: Callable[[], object]) -> int
 
 @dataclass
 class Server:
-    """A server process on a free port."""
+    """A server process on a free port (``src``: where ``gemstone_aio`` is imported from)."""
 
     name: str
     argv: list[str]
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    src: Path = ROOT / "src"
 
     def start(self) -> Server:
         self.port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = {**os.environ, "PYTHONPATH": str(self.src)}
         self.process = subprocess.Popen(
             [*self.argv, str(self.port)],
             env=env,

@@ -46,8 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 import gemstone_aio as gemstone  # noqa: E402
-from gemstone_aio.event._memory import InMemoryEventBus, InMemoryEventTransport  # noqa: E402
 from gemstone_aio.event import BaseEventTransport, RabbitMqEventTransport  # noqa: E402
+from gemstone_aio.event._memory import InMemoryEventBus, InMemoryEventTransport  # noqa: E402
 from gemstone_aio.testing import serving  # noqa: E402
 
 

@@ -4,14 +4,20 @@ Requests per second on a shared machine move with the neighbours' load; the
 instructions a server executes do not. Each server of ``bench/servers.py`` runs under
 valgrind's callgrind with instrumentation off while it starts and warms up; then it is
 switched on, a client in another process sends exactly ``--calls`` keep-alive POSTs of
-``say_hello`` over ``--connections`` connections (so requests queue up as under wrk),
-the counters are dumped, and their total is divided by the calls.
+the case's body over ``--connections`` connections (so requests queue up as under wrk),
+the counters (every thread's, the executor's included) are dumped, and their total is
+divided by the calls.
 
     python bench/rpc_instructions.py [--calls 3000] [--connections 32] [--rounds 2]
+        [--loops asyncio,uvloop] [--case async|blocking|model|batch] [--src PATH]
 
 The ratio printed is bare / gemstone-aio: 1.00 would mean the framework costs nothing
 beyond the bare handler's JSON work. It does not see cache misses, so wall-clock ratios
 (``bench/rpc_throughput.py``) come out a few percent lower.
+
+``--src`` imports gemstone-aio from another checkout, for before/after figures:
+``git worktree add /tmp/before REV`` then ``--src /tmp/before/src`` (both servers get
+it on ``PYTHONPATH``; the bare handler does not use it, so its figure is a control).
 """
 
 from __future__ import annotations
@@ -27,14 +33,16 @@ import tempfile
 from pathlib import Path
 
 from _harness import HERE, ROOT, callgrind_count, free_port, wait_for_port
+from run import CASES
 
-BODY = b'{"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "world"}, "id": 1}'
+# The suite's request bodies, by short name.
+BODIES = dict(zip(("async", "blocking", "model", "batch"), CASES.values(), strict=True))
 
 
-async def _post(port: int, calls: int, connections: int) -> None:
+async def _post(port: int, body: bytes, calls: int, connections: int) -> None:
     request = (
         b"POST /api HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
     )
 
     async def one_connection(count: int) -> None:
@@ -46,7 +54,9 @@ async def _post(port: int, calls: int, connections: int) -> None:
                 raise SystemExit(f"unexpected answer: {head[:200]!r}")
             length = re.search(rb"(?i)content-length:\s*(\d+)", head)
             assert length is not None, head
-            await reader.readexactly(int(length.group(1)))
+            answer = await reader.readexactly(int(length.group(1)))
+            if b'"error"' in answer:
+                raise SystemExit(f"the call failed: {answer[:200]!r}")
         writer.close()
         await writer.wait_closed()
 
@@ -54,7 +64,7 @@ async def _post(port: int, calls: int, connections: int) -> None:
     await asyncio.gather(*(one_connection(per) for _ in range(connections)))
 
 
-def measure(kind: str, calls: int, connections: int) -> float:
+def measure(kind: str, *, loop: str, body: bytes, calls: int, connections: int, src: Path) -> float:
     """Return the instructions ``kind``'s server executed per call."""
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
@@ -69,17 +79,19 @@ def measure(kind: str, calls: int, connections: int) -> float:
                 str(HERE / "servers.py"),
                 kind,
                 str(port),
+                "--loop",
+                loop,
             ],
-            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+            env={**os.environ, "PYTHONPATH": str(src)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
             wait_for_port(port, timeout=300)
-            asyncio.run(_post(port, 500, connections))  # warm-up, not counted
+            asyncio.run(_post(port, body, 500, connections))  # warm-up, not counted
             sent = calls // connections * connections
             total = callgrind_count(
-                server.pid, out, lambda: asyncio.run(_post(port, calls, connections))
+                server.pid, out, lambda: asyncio.run(_post(port, body, calls, connections))
             )
             return total / sent
         finally:
@@ -92,17 +104,42 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--loops", default="asyncio", help="asyncio, uvloop or asyncio,uvloop")
+    parser.add_argument("--case", choices=sorted(BODIES), default="async")
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="gemstone_aio from here")
     args = parser.parse_args()
-    results: dict[str, list[float]] = {"bare": [], "gemstone": []}
-    for round_ in range(args.rounds):
-        for kind in results:
-            results[kind].append(measure(kind, args.calls, args.connections))
-            print(f"round {round_ + 1}: {kind:8s} {results[kind][-1]:10,.0f} instructions per call")
-    bare, ours = (statistics.median(results[k]) for k in ("bare", "gemstone"))
-    print(
-        f"median: bare aiohttp {bare:,.0f}, gemstone-aio {ours:,.0f} instructions per call; "
-        f"ratio {bare / ours:.3f}"
-    )
+    loops = [loop.strip() for loop in args.loops.split(",") if loop.strip()]
+    if not loops or set(loops) - {"asyncio", "uvloop"}:
+        parser.error("--loops takes asyncio, uvloop or both")
+    body = BODIES[args.case].encode()
+    per = " (one call = one request of 100 elements)" if args.case == "batch" else ""
+    src = args.src.resolve()
+    if src != (ROOT / "src").resolve():
+        print(f"gemstone_aio from {src}")
+    for loop in loops:
+        results: dict[str, list[float]] = {"bare": [], "gemstone": []}
+        for round_ in range(args.rounds):
+            for kind in results:
+                results[kind].append(
+                    measure(
+                        kind,
+                        loop=loop,
+                        body=body,
+                        calls=args.calls,
+                        connections=args.connections,
+                        src=src,
+                    )
+                )
+                print(
+                    f"{loop} round {round_ + 1}: {kind:8s} {results[kind][-1]:10,.0f} "
+                    f"instructions per call{per}",
+                    flush=True,
+                )
+        bare, ours = (statistics.median(results[k]) for k in ("bare", "gemstone"))
+        print(
+            f"{loop} median ({args.case}): bare aiohttp {bare:,.0f}, gemstone-aio {ours:,.0f} "
+            f"instructions per call; ratio {bare / ours:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The benchmark suite: one command, writes BENCHMARKS.md.
 
     python bench/run.py [--seconds 5] [--rounds 3] [--connections 32] [--no-peers]
+        [--loops asyncio,uvloop] [--http-only] [--output BENCHMARKS.md]
 
 - Builds a separate virtual environment (``bench/.peers-venv``) holding the peers: the
   original gemstone (newest release) on Tornado, pjrpc (aiohttp), fastapi-jsonrpc
@@ -9,6 +10,9 @@
   in another process, on loopback. Each round measures every server back to back (odd
   rounds in reverse order); ratios are medians of per-round ratios against the bare
   aiohttp handler, next to the server's CPU time per request.
+- gemstone-aio and the bare handler run once per event loop of ``--loops`` (asyncio's
+  default loop, uvloop's); gemstone-aio's ratios are against the bare handler on the
+  same loop, the peers' against the bare handler on the first loop listed.
 - Then the client, event, memory and start-up figures.
 
 Benchmarks are not tests and never run in CI.
@@ -57,6 +61,15 @@ CASES: dict[str, str] = {
     ),
     "100-call batch": json.dumps([{**HELLO, "id": i} for i in range(100)]),
 }
+# What the issue asks of gemstone-aio against the bare handler on the same loop.
+TARGETS: dict[str, float] = {
+    "async method, validated str param": 0.90,
+    "blocking (def) method": 1.0,
+    "pydantic-model param": 0.90,
+    "100-call batch": 2.5,
+}
+BARE = "bare aiohttp handler (the limit)"
+OURS = "gemstone-aio"
 # Which peer can do which case like for like (a blocking method must run off the loop).
 SUPPORTS = {
     "gemstone (original, Tornado)": set(CASES),
@@ -93,13 +106,22 @@ def versions(python: str, packages: list[str]) -> dict[str, str]:
     return dict(json.loads(done.stdout))
 
 
+def own_servers(loops: list[str], src: Path) -> list[tuple[Server, str]]:
+    """The bare handler and gemstone-aio on each loop, with the name of their baseline."""
+    servers: list[tuple[Server, str]] = []
+    for loop in loops:
+        suffix = f" [{loop}]" if len(loops) > 1 else ""
+        script = [sys.executable, str(HERE / "servers.py")]
+        bare = Server(BARE + suffix, [*script, "bare", "--loop", loop], src=src)
+        servers += [
+            (bare, bare.name),
+            (Server(OURS + suffix, [*script, "gemstone", "--loop", loop], src=src), bare.name),
+        ]
+    return servers
+
+
 def http_figures(args: argparse.Namespace, peers: str | None) -> list[str]:
-    servers = [
-        Server(
-            "bare aiohttp handler (the limit)", [sys.executable, str(HERE / "servers.py"), "bare"]
-        ),
-        Server("gemstone-aio", [sys.executable, str(HERE / "servers.py"), "gemstone"]),
-    ]
+    pairs = own_servers(args.loops, args.src)
     if peers:
         scripts = {
             "gemstone (original, Tornado)": "gemstone_original_server.py",
@@ -107,21 +129,20 @@ def http_figures(args: argparse.Namespace, peers: str | None) -> list[str]:
             "fastapi-jsonrpc (uvicorn)": "fastapi_jsonrpc_server.py",
             "jsonrpcserver (in aiohttp)": "jsonrpcserver_server.py",
         }
-        servers += [
-            Server(name, [peers, str(HERE / "peers" / script)]) for name, script in scripts.items()
+        pairs += [
+            (Server(name, [peers, str(HERE / "peers" / script)]), pairs[0][1])
+            for name, script in scripts.items()
         ]
+    servers = [server for server, _ in pairs]
+    baseline = {server.name: base for server, base in pairs}
     # One sample per (case, server, round): req/s, p50, p99, server CPU µs per request.
     results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
     for server in servers:
         server.start()
     try:
         for server in servers:  # warm-up
-            wrk(
-                server.url,
-                CASES["async method, validated str param"],
-                seconds=1,
-                connections=args.connections,
-            )
+            for body in CASES.values():
+                wrk(server.url, body, seconds=1, connections=args.connections)
         for round_ in range(args.rounds):
             # Odd rounds go through the servers backwards: a slow drift of the machine's
             # load then favours nobody.
@@ -136,18 +157,49 @@ def http_figures(args: argparse.Namespace, peers: str | None) -> list[str]:
                     results.setdefault((case, server.name), []).append(
                         (run.rps, run.p50, run.p99, cpu)
                     )
+            print(f"round {round_ + 1} of {args.rounds} done", file=sys.stderr, flush=True)
     finally:
         for server in servers:
             server.stop()
+
+    def ratios(case: str, name: str) -> tuple[float, float]:
+        """Median per-round req/s ratio and CPU-efficiency ratio to the server's baseline."""
+        runs, base_runs = results[(case, name)], results[(case, baseline[name])]
+        pairs = list(zip(runs, base_runs, strict=True))
+        return (
+            statistics.median(r[0] / b[0] for r, b in pairs),
+            statistics.median(b[3] / r[3] for r, b in pairs),
+        )
+
+    loops = " and ".join(args.loops)
     lines = [
         "Each round measures every server once per case, back to back (odd rounds in reverse "
         "order); a server's ratio is the median over the rounds of its req/s divided by the bare "
         "handler's req/s in the same round. CPU is the server process's user + system time per "
-        "request (from `/proc`), which moves less with the neighbours' load than req/s does.",
+        "request (from `/proc`), which moves less with the neighbours' load than req/s does. "
+        f"gemstone-aio and the bare handler run on {loops}"
+        + (
+            "; each is compared with the bare handler on the same loop (peers: with the "
+            f"bare handler on {args.loops[0]})."
+            if len(args.loops) > 1
+            else "."
+        ),
         "",
+        "### gemstone-aio against the bare handler, same loop",
+        "",
+        "| case | target | "
+        + " | ".join(f"{loop} req/s ratio | {loop} CPU ratio" for loop in args.loops)
+        + " |",
+        "|---|---|" + "---|---|" * len(args.loops),
     ]
     for case in CASES:
-        base_runs = results[(case, servers[0].name)]
+        row = f"| {case} | ≥ {TARGETS[case]:.2f}x |"
+        for index in range(len(args.loops)):  # gemstone-aio on each loop
+            ratio, cpu_ratio = ratios(case, pairs[2 * index + 1][0].name)
+            row += f" {ratio:.2f}x | {cpu_ratio:.2f}x |"
+        lines.append(row)
+    lines.append("")
+    for case in CASES:
         batch = case.startswith("100-call")
         unit = "batches/s" if batch else "req/s"
         cpu_unit = "CPU µs per batch" if batch else "CPU µs per request"
@@ -167,9 +219,8 @@ def http_figures(args: argparse.Namespace, peers: str | None) -> list[str]:
                 )
                 continue
             rps = statistics.median(r[0] for r in runs)
-            ratio = statistics.median(r[0] / b[0] for r, b in zip(runs, base_runs, strict=True))
+            ratio, cpu_ratio = ratios(case, server.name)
             cpu = statistics.median(r[3] for r in runs)
-            cpu_ratio = statistics.median(b[3] / r[3] for r, b in zip(runs, base_runs, strict=True))
             p50 = statistics.median(r[1] for r in runs)
             p99 = statistics.median(r[2] for r in runs)
             row = (
@@ -180,14 +231,20 @@ def http_figures(args: argparse.Namespace, peers: str | None) -> list[str]:
                 row += f" {1e6 / (rps * 100):.1f} |" if rps else " (no batch finished) |"
             lines.append(row)
         lines.append("")
+    if args.raw:
+        lines += ["<details><summary>Every run (req/s, CPU µs)</summary>", "", "```"]
+        for (case, name), runs in results.items():
+            samples = ", ".join(f"{r[0]:,.0f}/{r[3]:,.0f}" for r in runs)
+            lines.append(f"{case} | {name}: {samples}")
+        lines += ["```", "", "</details>", ""]
     return lines
 
 
-def run_script(name: str, extra: list[str]) -> list[str]:
+def run_script(name: str, extra: list[str], src: Path) -> list[str]:
     script = HERE / name
     if not script.exists():
         return [f"`bench/{name}` is not there yet.", ""]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(src)}
     done = subprocess.run(
         [sys.executable, str(script), *extra], capture_output=True, text=True, env=env, cwd=ROOT
     )
@@ -196,12 +253,19 @@ def run_script(name: str, extra: list[str]) -> list[str]:
 
 
 def memory_and_startup(args: argparse.Namespace) -> list[str]:
-    lines = ["| figure | gemstone-aio | bare aiohttp | ratio |", "|---|---|---|---|"]
+    lines = [
+        f"Both servers on {args.loops[0]}.",
+        "",
+        "| figure | gemstone-aio | bare aiohttp | ratio |",
+        "|---|---|---|---|",
+    ]
     idle: dict[str, int] = {}
     growth: dict[str, tuple[int, int]] = {}
     body = CASES["async method, validated str param"]
+    loop = args.loops[0]
     for kind in ("gemstone", "bare"):
-        server = Server(kind, [sys.executable, str(HERE / "servers.py"), kind]).start()
+        argv = [sys.executable, str(HERE / "servers.py"), kind, "--loop", loop]
+        server = Server(kind, argv, src=args.src).start()
         try:
             time.sleep(0.5)
             idle[kind] = server.rss_kib()
@@ -219,7 +283,7 @@ def memory_and_startup(args: argparse.Namespace) -> list[str]:
     starts: dict[str, list[float]] = {"gemstone": [], "bare": []}
     for _ in range(5):
         for kind in starts:
-            starts[kind].append(time_to_first_answer(kind, body))
+            starts[kind].append(time_to_first_answer(kind, body, loop, args.src))
     g, b = statistics.median(starts["gemstone"]), statistics.median(starts["bare"])
     lines.append(
         f"| process start to first answered call | {g * 1000:.0f} ms | {b * 1000:.0f} ms | {g / b:.2f}x |"
@@ -227,13 +291,13 @@ def memory_and_startup(args: argparse.Namespace) -> list[str]:
     return [*lines, ""]
 
 
-def time_to_first_answer(kind: str, body: str) -> float:
+def time_to_first_answer(kind: str, body: str, loop: str, src: Path) -> float:
     import urllib.request
 
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(src)}
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, str(HERE / "servers.py"), kind, str(port)], env=env,
+    process = subprocess.Popen([sys.executable, str(HERE / "servers.py"), kind, str(port), "--loop", loop], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         while True:
@@ -260,12 +324,32 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument(
+        "--loops",
+        default="asyncio,uvloop",
+        help="event loops for gemstone-aio and the bare handler, comma-separated",
+    )
+    parser.add_argument(
+        "--http-only", action="store_true", help="only the HTTP JSON-RPC tables, then stop"
+    )
+    parser.add_argument("--raw", action="store_true", help="also list every run's figures")
+    parser.add_argument(
+        "--src",
+        type=Path,
+        default=ROOT / "src",
+        help="import gemstone_aio from here (another checkout's src, for before/after figures; "
+        "the HTTP servers, rpc_instructions and memory/start-up honour it)",
+    )
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = parser.parse_args()
+    args.loops = [loop.strip() for loop in args.loops.split(",") if loop.strip()]
+    args.src = args.src.resolve()
+    if not args.loops or set(args.loops) - {"asyncio", "uvloop"}:
+        parser.error("--loops takes asyncio, uvloop or both")
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     peers = None if args.no_peers else peers_python()
-    ours = versions(sys.executable, ["gemstone-aio", "aiohttp", "pydantic", "aio-pika"])
+    ours = versions(sys.executable, ["gemstone-aio", "aiohttp", "pydantic", "aio-pika", "uvloop"])
     theirs = (
         versions(
             peers,
@@ -287,11 +371,14 @@ def main() -> None:
         "# Benchmarks",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python bench/run.py --seconds {args.seconds} "
-        f"--rounds {args.rounds} --connections {args.connections}`.",
+        f"--rounds {args.rounds} --connections {args.connections} --loops {','.join(args.loops)}`"
+        + ("" if args.src == (ROOT / "src").resolve() else f" (gemstone-aio from `{args.src}`)")
+        + ".",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, "
         f"Python {platform.python_version()}. Load: `wrk -t1 -c{args.connections}` in its own process on "
-        "loopback; each server in its own process (one event loop, default settings).",
+        "loopback; each server in its own process (one event loop, default settings; gemstone-aio "
+        f"and the bare handler on {' and '.join(args.loops)}).",
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in {**ours, **theirs}.items()) + ".",
         "",
@@ -301,27 +388,33 @@ def main() -> None:
         "## HTTP JSON-RPC",
         "",
         *http_figures(args, peers),
-        "### Instructions per trivial call",
-        "",
-        "Requests/s move with the neighbours' load; the instructions a server executes do not "
-        "(valgrind's callgrind, the same servers, 32 connections).",
-        "",
-        *run_script("rpc_instructions.py", []),
-        "## Client",
-        "",
-        *run_script("client.py", []),
-        "## Events",
-        "",
-        *run_script("events.py", []),
-        "## In-process router cost",
-        "",
-        *run_script("batch.py", []),
-        "## Memory and start-up",
-        "",
-        *memory_and_startup(args),
-        f"The whole run took {time.time() - started:.0f} s.",
-        "",
     ]
+    if not args.http_only:
+        lines += [
+            "### Instructions per trivial call",
+            "",
+            "Requests/s move with the neighbours' load; the instructions a server executes do not "
+            "(valgrind's callgrind, the same servers, 32 connections).",
+            "",
+            *run_script(
+                "rpc_instructions.py",
+                ["--loops", ",".join(args.loops), "--src", str(args.src)],
+                args.src,
+            ),
+            "## Client",
+            "",
+            *run_script("client.py", [], args.src),
+            "## Events",
+            "",
+            *run_script("events.py", [], args.src),
+            "## In-process router cost",
+            "",
+            *run_script("batch.py", [], args.src),
+            "## Memory and start-up",
+            "",
+            *memory_and_startup(args),
+        ]
+    lines += [f"The whole run took {time.time() - started:.0f} s.", ""]
     Path(args.output).write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -1,16 +1,27 @@
 """gemstone-aio and the bare-aiohttp baseline, for the HTTP benchmarks.
 
-``python bench/servers.py gemstone PORT`` or ``python bench/servers.py bare PORT``.
+``python bench/servers.py {gemstone,bare} PORT [--loop asyncio|uvloop] [--profile OUT]``
+(or ``BENCH_LOOP=uvloop`` in the environment; the flag wins; default ``asyncio``).
+``--profile OUT`` runs the server under cProfile (the event loop's thread) and writes
+the statistics to ``OUT`` when it stops (SIGTERM or SIGINT): see ``bench/profile_server.py``.
 
 Every server answers the same four things: ``say_hello(name: str)`` (async),
 ``say_hello_blocking(name: str)`` (a plain function in a thread pool),
 ``create_user(user: User)`` (a pydantic-model param) and batches of them.
+
+The bare handler is the limit: the same JSON-RPC work by hand. Its blocking case is a
+plain ``loop.run_in_executor`` on a :class:`~concurrent.futures.ThreadPoolExecutor` with
+as many threads as gemstone-aio's default pool. Both servers run on the loop asked for:
+gemstone-aio through ``MicroService.use_uvloop`` (and, for versions without it, the
+event loop policy), the bare handler through ``web.run_app(..., loop=...)``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
+import cProfile
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -46,7 +57,9 @@ class Hello(gemstone.MicroService):
         return user.name
 
 
-_pool = ThreadPoolExecutor(8)
+# As many threads as gemstone-aio's default pool (min(32, cores + 4)).
+_pool = ThreadPoolExecutor(Hello.max_parallel_blocking_tasks)
+LOOPS = ("asyncio", "uvloop")
 
 
 def _blocking(name: str) -> str:
@@ -89,16 +102,43 @@ async def bare_handler(request: web.Request) -> web.Response:
 
 
 def main() -> None:
-    kind, port = sys.argv[1], int(sys.argv[2])
-    if kind == "gemstone":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=("gemstone", "bare"))
+    parser.add_argument("port", type=int)
+    parser.add_argument("--loop", choices=LOOPS, default=os.environ.get("BENCH_LOOP", "asyncio"))
+    parser.add_argument("--profile", metavar="OUT", help="write cProfile statistics to OUT")
+    args = parser.parse_args()
+    if args.profile is None:
+        serve(args)
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        serve(args)
+    finally:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+
+
+def serve(args: argparse.Namespace) -> None:
+    uvloop: Any = None
+    if args.loop == "uvloop":
+        import uvloop
+    if args.kind == "gemstone":
         service = Hello()
-        service.port = port
+        service.port = args.port
         service.refresh_accessible_at()
+        service.use_uvloop = uvloop is not None
+        if uvloop is not None:
+            # Versions of gemstone-aio before use_uvloop run on asyncio.run(): the policy
+            # picks the loop there. With use_uvloop = True the policy is not consulted.
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         service.start(argv=[])  # the port comes from this script's own arguments
     else:
         app = web.Application()
         app.router.add_post("/api", bare_handler)
-        web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+        loop = uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
+        web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, loop=loop)
 
 
 if __name__ == "__main__":

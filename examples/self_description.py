@@ -1,8 +1,9 @@
-"""A service that describes itself: typed params, declared errors, examples.
+"""A service that describes itself: typed params, declared errors, examples, events.
 
 Run it with ``python examples/self_description.py``, then open
-http://127.0.0.1:8000/api/docs in a browser, fetch http://127.0.0.1:8000/api/openrpc.json,
-or call ``rpc.discover``::
+http://127.0.0.1:8000/api/docs in a browser, fetch http://127.0.0.1:8000/api/openrpc.json
+(the methods) or http://127.0.0.1:8000/api/asyncapi.json (the events), or call
+``rpc.discover``::
 
     curl -X POST -H "Content-Type: application/json" \
         -d '{"jsonrpc": "2.0", "method": "rpc.discover", "id": 1}' http://127.0.0.1:8000/api
@@ -47,6 +48,13 @@ class Order(pydantic.BaseModel):
     note: str | None = None
 
 
+class OvenReady(pydantic.BaseModel):
+    """An oven is free for the next pizza."""
+
+    oven: int
+    temperature: Annotated[int, pydantic.Field(ge=0, description="Degrees Celsius.")]
+
+
 class OutOfStockData(pydantic.BaseModel):
     """What is missing."""
 
@@ -73,6 +81,7 @@ class PizzaService(gemstone.MicroService):
     def __init__(self) -> None:
         super().__init__()
         self.orders: list[Order] = []
+        self.free_ovens: list[int] = []
 
     def authenticate_request(self, request: web.Request) -> bool:
         return request.headers.get("X-Api-Token") == "let-me-in"
@@ -93,6 +102,7 @@ class PizzaService(gemstone.MicroService):
             }
         ],
     )
+    @gemstone.emits("order.placed", Order, broadcast=False)
     async def order(self, pizzas: list[Pizza], note: str | None = None) -> Order:
         """Place an order.
 
@@ -108,6 +118,8 @@ class PizzaService(gemstone.MicroService):
                 raise OutOfStock(data=OutOfStockData(topping="anchovies").model_dump())
         order = Order(id=len(self.orders) + 1, pizzas=pizzas, note=note)
         self.orders.append(order)
+        # One kitchen instance bakes it (one-of-N); declared above with its body type.
+        await self.emit_event("order.placed", order.model_dump(mode="json"), broadcast=False)
         return order
 
     @gemstone.exposed_method()
@@ -119,12 +131,19 @@ class PizzaService(gemstone.MicroService):
             limit: At most this many.
         """
         pizzas = [Pizza(name="margherita", size=s, price=7.5) for s in Size if size in (None, s)]
+        # Emitted the gemstone 0.10 way, undeclared: described, but untyped.
+        self.emit_event("menu.viewed", {"size": size.value if size else None})
         return pizzas[:limit]
 
     @gemstone.exposed_method(deprecated=True)
     def price(self, name: str, size: Size = Size.MEDIUM) -> float:
         """Tell the price of one pizza (use ``menu`` instead)."""
         return 7.5
+
+    @gemstone.event_handler("oven.ready")
+    async def on_oven_ready(self, body: OvenReady) -> None:
+        """Put the next order in the free oven."""
+        self.free_ovens.append(body.oven)
 
     @gemstone.exposed_method(private=True)
     async def revenue(self) -> dict[str, float]:
@@ -139,6 +158,11 @@ class PizzaService(gemstone.MicroService):
 def openrpc_document() -> dict[str, Any]:
     """The service's OpenRPC document, private methods included, without serving it."""
     return PizzaService().make_app()[SELF_DESCRIPTION_KEY].document(include_private=True)
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """The AsyncAPI document of the service's events, without serving it."""
+    return PizzaService().make_app()[SELF_DESCRIPTION_KEY].asyncapi_document()
 
 
 if __name__ == "__main__":

@@ -507,3 +507,59 @@ async def test_self_description_when_authenticate_request_raises(
     page = await client.get("/api/docs")
     assert page.status == 200
     assert "session store down" not in await page.text()
+
+
+async def test_anonymous_self_description_logs_no_denial(
+    aiohttp_client: AiohttpClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reading the description anonymously is no denied call: nothing is logged. A private
+    call denied in the same request (a batch, in either order) is still logged, once."""
+    caplog.set_level(logging.DEBUG)
+    client = await aiohttp_client(Vault().make_app())
+    for method in ("rpc.discover", "get_service_specs"):
+        status, _ = await post_rpc(client, call(method))
+        assert status == 200
+    for path in ("/api/openrpc.json", "/api/docs"):
+        assert (await client.get(path)).status == 200
+
+    def denials() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "access denied" in r.getMessage()]
+
+    assert denials() == []
+    for first, second in (("rpc.discover", "secret"), ("secret", "rpc.discover")):
+        _, body = await post_rpc(client, [call(first, id=1), call(second, id=2)])
+        errors = [answer["id"] for answer in body if "error" in answer]
+        assert errors == [2 if second == "secret" else 1]
+    assert denials() == [
+        "access denied to 127.0.0.1: no API token found (looked in: header X-Api-Token)"
+    ] * 2
+
+
+class PublicOnly(gemstone.MicroService):
+    """Counts authenticate_request calls; has no private method."""
+
+    name = "public_only"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.auth_calls = 0
+
+    def authenticate_request(self, request: web.Request) -> Any:
+        self.auth_calls += 1
+        return "someone"
+
+    @gemstone.exposed_method()
+    async def public(self, x: int) -> int:
+        return -x
+
+
+async def test_a_service_without_private_methods_never_authenticates_readers(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """With nothing private to show, describing the service runs no access check."""
+    service = PublicOnly()
+    client = await aiohttp_client(service.make_app())
+    _, body = await post_rpc(client, call("rpc.discover"))
+    assert "public" in {m["name"] for m in body["result"]["methods"]}
+    assert (await client.get("/api/openrpc.json")).status == 200
+    assert service.auth_calls == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import Any
 
@@ -11,7 +12,11 @@ import pytest
 import gemstone_aio as gemstone
 from gemstone_aio.event._base import BaseEventTransport, encode_body
 from gemstone_aio.event._dispatch import BoundHandler
-from gemstone_aio.event._memory import InMemoryEventBus, InMemoryEventTransport, default_bus
+from gemstone_aio.event._memory import (
+    InMemoryEventBus,
+    InMemoryEventTransport,
+    current_default_bus,
+)
 from gemstone_aio.testing import serving
 from tests.fixtures.events import Recorder, unique
 
@@ -137,7 +142,7 @@ async def test_default_transport_is_in_memory_and_shared_by_services_of_a_proces
         await talker.emit_event(event, "hi")
         await recorder.wait_count(1)
     assert recorder.items == [("listener", "hi")]
-    assert default_bus.pending(event) == 0
+    assert current_default_bus().pending(event) == 0
 
 
 async def test_publish_result_waits_from_threads_and_is_awaitable() -> None:
@@ -173,3 +178,36 @@ def test_base_transport_is_abstract() -> None:
     """Custom transports implement the five coroutine methods."""
     with pytest.raises(TypeError, match="abstract"):
         BaseEventTransport()  # type: ignore[abstract]
+
+
+async def test_an_in_memory_event_without_subscriber_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One WARNING per event nothing in the process subscribes to, naming the event and
+    how to configure a broker; none for an event that has a subscriber."""
+    lonely, heard = unique("lonely"), unique("heard")
+    recorder = Recorder()
+
+    class Listener(gemstone.MicroService):
+        name = unique("listener")
+
+        @gemstone.event_handler(heard)
+        async def on_event(self, body: Any) -> None:
+            await recorder.add("listener", body)
+
+    class Talker(gemstone.MicroService):
+        name = unique("talker")
+
+    talker = Talker()
+    with caplog.at_level(logging.WARNING):
+        async with serving(Listener()), serving(talker):
+            for body in (1, 2):
+                await talker.emit_event(lonely, body, broadcast=False)
+                await talker.emit_event(heard, body)
+            await recorder.wait_count(2)
+    messages = [r.getMessage() for r in caplog.records if "no subscriber" in r.getMessage()]
+    assert len(messages) == 1
+    assert repr(lonely) in messages[0]
+    assert "RabbitMqEventTransport" in messages[0]
+    (record,) = [r for r in caplog.records if "no subscriber" in r.getMessage()]
+    assert record.name == f"gemstone_aio.service.{Talker.name}"

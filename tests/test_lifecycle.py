@@ -173,7 +173,8 @@ async def test_grace_period_drains_in_flight_calls_under_load() -> None:
 
 
 async def test_calls_longer_than_the_grace_period_are_cut() -> None:
-    """Past shutdown_grace_period the server stops waiting; shutdown still completes."""
+    """Past shutdown_grace_period a call still running is answered -32005 (with its id), and
+    shutdown completes."""
 
     class Stubborn(gemstone.MicroService):
         name = "stubborn"
@@ -194,15 +195,24 @@ async def test_calls_longer_than_the_grace_period_are_cut() -> None:
 
     service = Stubborn()
     loop = asyncio.get_running_loop()
+    async def post_forever(url: str) -> dict[str, object]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, json={"jsonrpc": "2.0", "method": "forever", "id": 7}) as response,
+        ):
+            assert response.status == 200
+            return await response.json()  # type: ignore[no-any-return]
+
     async with serving(service):
-        pending = asyncio.create_task(call(service.accessible_at or "", "forever"))
+        pending = asyncio.create_task(post_forever(service.accessible_at or ""))
         await asyncio.wait_for(service.entered.wait(), 5)
         service.stop()
         began = loop.time()
     assert loop.time() - began < 5
     assert service.stopped
-    with pytest.raises(aiohttp.ClientError):
-        await asyncio.wait_for(pending, 5)
+    answer = await asyncio.wait_for(pending, 5)
+    assert answer["id"] == 7
+    assert answer["error"]["code"] == -32005  # type: ignore[index]
 
 
 SCRIPT = textwrap.dedent(

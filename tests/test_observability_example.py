@@ -52,4 +52,5 @@ async def test_the_example_service(aiohttp_client: AiohttpClient) -> None:
         "name": "database",
         "ok": False,
         "detail": "down",
+        "required": True,
     }

@@ -46,9 +46,15 @@ async def test_ready_after_startup_lists_the_started_check(aiohttp_client: Aioht
         "status": "ready",
         "service": service.name,
         "checks": [
-            {"name": "started", "ok": True, "detail": None},
-            # Every service has an event transport (in-memory by default): always ready.
-            {"name": "events: InMemoryEventTransport", "ok": True, "detail": "in memory"},
+            {"name": "started", "ok": True, "detail": None, "required": True},
+            # Every service has an event transport (in-memory by default): always ready,
+            # and reported only (shared infrastructure, see ready_required_checks).
+            {
+                "name": "events: InMemoryEventTransport",
+                "ok": True,
+                "detail": "in memory",
+                "required": False,
+            },
         ],
     }
 
@@ -70,6 +76,7 @@ async def test_ready_flips_with_a_registered_check(aiohttp_client: AiohttpClient
         "name": "broker",
         "ok": True,
         "detail": "connected",
+        "required": True,
     }
 
     connected = False
@@ -77,7 +84,12 @@ async def test_ready_flips_with_a_registered_check(aiohttp_client: AiohttpClient
     assert response.status == 503
     body = await response.json()
     assert body["status"] == "not ready"
-    assert body["checks"][1] == {"name": "broker", "ok": False, "detail": "connection lost"}
+    assert body["checks"][1] == {
+        "name": "broker",
+        "ok": False,
+        "detail": "connection lost",
+        "required": True,
+    }
 
     connected = True
     assert (await client.get("/ready")).status == 200

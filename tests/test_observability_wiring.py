@@ -159,9 +159,13 @@ async def test_event_metrics_after_real_events(event_backend: EventBackend) -> N
 
 @pytest.mark.rabbitmq
 @pytest.mark.timeout(120)
-async def test_ready_flips_when_the_broker_goes_away_and_comes_back(
+async def test_ready_reports_the_broker_and_fails_for_it_only_when_required(
     rabbitmq_node: RabbitMqNode, rabbitmq_url: str
 ) -> None:
+    """One broker outage seen by two services: by default the transport's check is reported
+    but ``/ready`` stays 200 (the broker is shared: draining every instance would not help,
+    and calls are still answered); with ``ready_required_checks = ["events: *"]`` it flips
+    to 503 and back without a restart."""
     event = unique("outage")
     check_name = "events: RabbitMqEventTransport"
 
@@ -172,33 +176,51 @@ async def test_ready_flips_when_the_broker_goes_away_and_comes_back(
             RabbitMqEventTransport(rabbitmq_url, reconnect_interval=0.2, publish_timeout=0.5)
         ]
 
-    orders = Orders()
+        @gemstone.exposed_method()
+        async def ping(self) -> str:
+            return "pong"
+
+    class StrictOrders(Orders):
+        name = unique("strict-orders")
+        ready_required_checks = ["events: *"]
+
+    orders, strict = Orders(), StrictOrders()
     try:
-        async with running(orders):
-            status, body = await _ready(orders)
-            assert status == 200
-            assert _check(body, check_name)["ok"] is True
-            assert _check(body, check_name)["detail"].startswith("connected to amqp://")
+        async with running(orders, strict):
+            for service in (orders, strict):
+                status, body = await _ready(service)
+                assert status == 200
+                assert _check(body, check_name)["ok"] is True
+                assert _check(body, check_name)["detail"].startswith("connected to amqp://")
+            assert _check((await _ready(orders))[1], check_name)["required"] is False
+            assert _check((await _ready(strict))[1], check_name)["required"] is True
             await orders.emit_event(event, "before")
 
             await asyncio.to_thread(rabbitmq_node.stop_app)
 
             async def not_ready() -> bool:
-                return (await _ready(orders))[0] == 503
+                return (await _ready(strict))[0] == 503
 
             await wait_until(not_ready, timeout=30, what="/ready to fail")
-            status, body = await _ready(orders)
+            status, body = await _ready(strict)
             assert body["status"] == "not ready"
             assert _check(body, check_name)["ok"] is False
             assert _check(body, check_name)["detail"].startswith("not connected to amqp://")
             assert "guest:guest" not in str(body)  # no credentials on a public endpoint
+
+            status, body = await _ready(orders)  # the default: reported, not required
+            assert status == 200
+            assert body["status"] == "ready"
+            assert _check(body, check_name)["ok"] is False
+            assert _check(body, check_name)["required"] is False
+            assert (await call(orders, "ping"))["result"] == "pong"
             with pytest.raises(gemstone.EventPublishError):
                 await orders.emit_event(event, "during the outage")
 
             await asyncio.to_thread(rabbitmq_node.start_app)
 
             async def ready_again() -> bool:
-                return (await _ready(orders))[0] == 200
+                return (await _ready(strict))[0] == 200
 
             await wait_until(ready_again, timeout=60, what="/ready to pass again")
             await orders.emit_event(event, "after")
@@ -233,11 +255,12 @@ async def test_registry_ping_metrics_and_readiness(start_registry: RegistryFacto
 
         await wait_until(failed_twice, what="two failed pings to be counted")
         status, body = await _ready(lonely)
-        assert status == 503
+        assert status == 200  # reported, not required (see test_observability_readiness.py)
         assert _check(body, "registry") == {
             "name": "registry",
             "ok": False,
             "detail": "no registry answered the last ping",
+            "required": False,
         }
 
     registry = await start_registry()
@@ -251,11 +274,17 @@ async def test_registry_ping_metrics_and_readiness(start_registry: RegistryFacto
     async with running(connected):
 
         async def reached() -> bool:
-            return (await _ready(connected))[0] == 200
+            return bool(_check((await _ready(connected))[1], "registry")["ok"])
 
         await wait_until(reached, what="the registry to be reached")
         status, body = await _ready(connected)
-        assert _check(body, "registry") == {"name": "registry", "ok": True, "detail": "reached"}
+        assert status == 200
+        assert _check(body, "registry") == {
+            "name": "registry",
+            "ok": True,
+            "detail": "reached",
+            "required": False,
+        }
         families = await _scrape(connected)
     pings = "gemstone_registry_pings_total"
     assert _value(families, pings, registry=live, outcome="ok") >= 1

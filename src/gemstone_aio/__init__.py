@@ -53,7 +53,7 @@ from .errors import (
     ServiceShuttingDown,
 )
 from .event import BaseEventTransport, InMemoryEventTransport, RabbitMqEventTransport
-from .protocol import event_handler, exposed_method
+from .protocol import EmittedEvent, emits, event_handler, exposed_method
 from .server import (
     Container,
     GemstoneCustomHandler,
@@ -75,6 +75,7 @@ __all__ = [
     "CommandLineConfigurator",
     "Configurable",
     "Container",
+    "EmittedEvent",
     "EnvironmentConfigurator",
     "EventBodyError",
     "EventPublishError",
@@ -104,6 +105,7 @@ __all__ = [
     "as_completed",
     "async_method",
     "current_handler",
+    "emits",
     "event_handler",
     "exposed_method",
     "first_completed",

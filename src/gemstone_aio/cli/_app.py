@@ -8,9 +8,12 @@ from .._version import __version__
 from ._call import call, call_raw
 from ._discover import describe
 from ._events import emit, listen
+from ._flags import PlainFlagsGroup
 from ._new import new
+from ._output import ExitCode
 from ._registry import registry
 from ._run import run
+from ._shell import shell
 
 __all__ = ["app", "main"]
 
@@ -25,7 +28,7 @@ app = typer.Typer(
     help="Work with gemstone-aio services: call them, run them, inspect them.",
     epilog=EPILOG,
     no_args_is_help=True,
-    add_completion=False,
+    cls=PlainFlagsGroup,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
@@ -48,16 +51,23 @@ def _root(
 
 
 app.command("call", epilog=EPILOG)(call)
-app.command("call_raw", epilog=EPILOG)(call_raw)
-app.command("call-raw", hidden=True, epilog=EPILOG)(call_raw)
+app.command("call-raw", epilog=EPILOG)(call_raw)
+app.command("call_raw", hidden=True, epilog=EPILOG)(call_raw)  # gemstone 0.10's spelling
 app.command("describe", epilog=EPILOG)(describe)
 app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run)
 app.command("registry")(registry)
 app.command("new")(new)
 app.command("emit", epilog=EPILOG)(emit)
 app.command("listen", epilog=EPILOG)(listen)
+app.command("shell", epilog=EPILOG)(shell)
 
 
 def main() -> None:
-    """Run the ``gemstone`` command (the console-script entry point)."""
-    app()
+    """Run the ``gemstone`` command (the console-script entry point).
+
+    Ctrl-C exits with 130 and no message, wherever it comes.
+    """
+    try:
+        app()
+    except KeyboardInterrupt:
+        raise SystemExit(int(ExitCode.INTERRUPTED)) from None

@@ -1,4 +1,4 @@
-"""``gemstone call`` and ``gemstone call_raw``: call a method and print its result."""
+"""``gemstone call`` and ``gemstone call-raw``: call a method and print its result."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from ._client import ClientOptions, check_url, parse_headers, run_client
+from ._client import ClientOptions, check_url, run_client
 from ._discover import fetch_openrpc
-from ._output import ExitCode, dumps, fail, stdout
+from ._options import BearerOpt, HeaderOpt, TimeoutOpt, TokenHeaderOpt, TokenOpt, client_options
+from ._output import ExitCode, dumps, fail, stderr, stdout
 from ._params import Params, ParamsError, coerce, parse_params
 
 __all__ = ["call", "call_raw"]
@@ -21,23 +22,9 @@ ParamsArg = Annotated[
         show_default=False,
     ),
 ]
-TokenOpt = Annotated[
-    str | None, typer.Option("--token", help="API token for private methods.", show_default=False)
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print only the result, as one line of JSON.")
 ]
-TokenHeaderOpt = Annotated[
-    str, typer.Option("--token-header", help="The header that carries --token.")
-]
-HeaderOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--header",
-        "-H",
-        help="An extra HTTP header 'Name: value' (repeatable).",
-        show_default=False,
-    ),
-]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for each answer.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print only the result, as JSON, on stdout.")]
 NoDiscoverOpt = Annotated[
     bool,
     typer.Option(
@@ -45,14 +32,6 @@ NoDiscoverOpt = Annotated[
         help="Send key=value strings as they are, without asking rpc.discover for types.",
     ),
 ]
-
-
-def _options(
-    token: str | None, token_header: str, header: list[str] | None, timeout: float
-) -> ClientOptions:
-    if timeout <= 0:
-        fail(f"--timeout must be positive, got {timeout}", ExitCode.USAGE)
-    return ClientOptions(timeout, token, token_header, parse_headers(header or []))
 
 
 def _parse(items: list[str] | None) -> Params:
@@ -71,17 +50,16 @@ async def _typed(svc: Any, params: Params, method: str, discover: bool) -> Param
 
 
 def _print_result(result: Any, as_json: bool, lines: list[str]) -> None:
+    """The result on stdout (alone, so it pipes cleanly); what led to it on stderr."""
     if as_json:
         typer.echo(dumps(result))
         return
     from rich.json import JSON
 
-    console = stdout()
+    notes = stderr()
     for line in lines:
-        console.print(line, markup=False)
-    console.print("[!] Result:", markup=False)
-    console.print()
-    console.print(JSON(dumps(result)))
+        notes.print(line, markup=False)
+    stdout().print(JSON(dumps(result)))
 
 
 async def _locate(registry: str, name: str, options: ClientOptions) -> tuple[list[str], float]:
@@ -97,6 +75,10 @@ async def _locate(registry: str, name: str, options: ClientOptions) -> tuple[lis
             ExitCode.UNREACHABLE,
         )
     return urls, elapsed
+
+
+def _is_glob(name: str) -> bool:
+    return any(c in name for c in "*?[")
 
 
 def call(
@@ -116,14 +98,16 @@ def call(
     token: TokenOpt = None,
     token_header: TokenHeaderOpt = "X-Api-Token",
     header: HeaderOpt = None,
+    bearer: BearerOpt = None,
     timeout: TimeoutOpt = 30.0,
     as_json: JsonOpt = False,
     no_discover: NoDiscoverOpt = False,
 ) -> None:
     """Find a service through the registry and call one of its methods.
 
-    Prints how long finding the service took, its name and URL, how long the call took,
-    and the result.
+    The result goes to stdout; how long finding the service and the call took, and the
+    service's name and URL, go to stderr. With a glob, the first service found that has
+    the method answers.
 
     Example:
         gemstone call --registry http://127.0.0.1:5000/api 'hello.*' say_hello name=world
@@ -131,17 +115,20 @@ def call(
     if registry is None:
         fail("no registry: pass --registry URL or set GEMSTONE_REGISTRY", ExitCode.USAGE)
     check_url(registry, "--registry")
-    options = _options(token, token_header, header, timeout)
+    options = client_options(token, token_header, header, bearer, timeout)
     parsed = _parse(params)
+    glob = _is_glob(name)
 
     async def run() -> ExitCode:
         urls, located = await _locate(registry, name, options)
         if not urls:
             fail(f"registry {registry} knows no live service matching {name!r}", ExitCode.NOT_FOUND)
-        from ..errors import GemstoneTransportError
+        from ..errors import CalledServiceError, GemstoneTransportError
 
-        last: GemstoneTransportError | None = None
-        for url in urls:  # the first instance that answers wins
+        last: GemstoneTransportError | CalledServiceError | None = None
+        lacking: list[str] = []
+        for index, url in enumerate(urls):  # the first instance that answers wins
+            more = index < len(urls) - 1
             async with options.client(url) as svc:
                 try:
                     typed = await _typed(svc, parsed, method, not no_discover)
@@ -150,6 +137,15 @@ def call(
                 except GemstoneTransportError as exc:
                     last = exc
                     continue
+                except CalledServiceError as exc:
+                    # A glob matches several services: one without the method is skipped.
+                    if glob and exc.code == -32601:
+                        last = exc
+                        lacking.append(url)
+                        if more:
+                            continue
+                        break
+                    raise
                 elapsed = time.perf_counter() - started
             _print_result(
                 result,
@@ -162,6 +158,12 @@ def call(
                 ],
             )
             return ExitCode.OK
+        if lacking and len(lacking) == len(urls):
+            fail(
+                f"no service matching {name!r} has a method {method!r} "
+                f"(asked {len(urls)}: {', '.join(urls)})",
+                ExitCode.NOT_FOUND,
+            )
         assert last is not None
         raise last
 
@@ -175,17 +177,21 @@ def call_raw(
     token: TokenOpt = None,
     token_header: TokenHeaderOpt = "X-Api-Token",
     header: HeaderOpt = None,
+    bearer: BearerOpt = None,
     timeout: TimeoutOpt = 30.0,
     as_json: JsonOpt = False,
     no_discover: NoDiscoverOpt = False,
 ) -> None:
     """Call a method of the service at URL (no registry).
 
+    The result goes to stdout, the time the call took to stderr. (``call_raw``, the
+    gemstone 0.10 spelling, still works.)
+
     Example:
-        gemstone call_raw http://127.0.0.1:8000/api subtract minuend:=42 subtrahend:=23
+        gemstone call-raw http://127.0.0.1:8000/api subtract minuend:=42 subtrahend:=23
     """
     check_url(url)
-    options = _options(token, token_header, header, timeout)
+    options = client_options(token, token_header, header, bearer, timeout)
     parsed = _parse(params)
 
     async def run() -> ExitCode:

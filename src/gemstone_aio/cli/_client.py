@@ -50,21 +50,24 @@ def check_url(url: str, what: str = "URL") -> None:
 
 
 def parse_headers(items: Sequence[str]) -> dict[str, str]:
-    """``["K: V", ...]`` to a dict; a malformed item is a usage error."""
+    """``["NAME:VALUE", ...]`` to a dict (spaces around either are dropped); a malformed
+    item is a usage error.
+    """
     headers: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition(":")
-        if not sep or not key.strip():
-            fail(f"--header {item!r}: expected 'Name: value'", ExitCode.USAGE)
+        if not sep or not key.strip() or any(c.isspace() for c in key.strip()):
+            fail(f"--header {item!r}: expected NAME:VALUE, e.g. X-Trace:abc", ExitCode.USAGE)
         headers[key.strip()] = value.strip()
     return headers
 
 
-def run_client(coro: Coroutine[Any, Any, ExitCode]) -> None:
+def run_client(coro: Coroutine[Any, Any, ExitCode], *, exit_on_success: bool = True) -> None:
     """Run ``coro``; turn the client's expected failures into a message and an exit code.
 
     A JSON-RPC error object exits with 1 (code, message and data on stderr); no answer at
-    all exits with 3; Ctrl-C exits with 130. Nothing expected prints a traceback.
+    all exits with 3; Ctrl-C exits with 130, quietly. Nothing expected prints a traceback.
+    With ``exit_on_success`` false, an ``OK`` outcome returns instead of exiting.
     """
     import typer
 
@@ -78,5 +81,7 @@ def run_client(coro: Coroutine[Any, Any, ExitCode]) -> None:
     except GemstoneTransportError as exc:
         fail(str(exc), ExitCode.UNREACHABLE)
     except KeyboardInterrupt:
-        fail("interrupted", ExitCode.INTERRUPTED)
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    if code == ExitCode.OK and not exit_on_success:
+        return
     raise typer.Exit(int(code))

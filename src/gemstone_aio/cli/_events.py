@@ -63,8 +63,8 @@ def _run(coro: Any, url: str) -> None:
         asyncio.run(coro)
     except (OSError, AMQPError, TimeoutError) as exc:
         fail(f"RabbitMQ at {_safe(url)}: {type(exc).__name__}: {exc}", ExitCode.UNREACHABLE)
-    except KeyboardInterrupt:
-        fail("interrupted", ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:  # Ctrl-C is how one stops listen: no message
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
 def _check_url(url: str) -> None:

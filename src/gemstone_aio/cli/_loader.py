@@ -28,10 +28,34 @@ def _split(target: str) -> tuple[str, str | None, bool]:
     return where, name, is_path
 
 
+def _module_name(path: Path, root: Path) -> str | None:
+    """``a.b.c`` when ``path`` is ``root/a/b/c.py`` inside packages (``__init__.py``)."""
+    try:
+        parts = path.relative_to(root).with_suffix("").parts
+    except ValueError:
+        return None
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        return None
+    folder = root
+    for part in parts[:-1]:
+        folder = folder / part
+        if not (folder / "__init__.py").is_file():
+            return None
+    return ".".join(parts)
+
+
 def _import_path(path_text: str) -> ModuleType:
     path = Path(path_text).resolve()
     if not path.is_file():
         raise TargetError(f"no such file: {path_text}")
+    # As uvicorn does, the working directory is importable: the file's own imports of
+    # the project's packages (``from examples.tutorial.settings import ...``) work.
+    cwd = Path.cwd().resolve()
+    if str(cwd) not in sys.path:
+        sys.path.insert(0, str(cwd))
+    dotted = _module_name(path, cwd)
+    if dotted is not None:  # a module of a package: imported by its name, like python -m
+        return importlib.import_module(dotted)
     # Sibling modules of the file import as they would when it runs as a script.
     sys.path.insert(0, str(path.parent))
     name = path.stem if path.stem.isidentifier() else "_gemstone_target"

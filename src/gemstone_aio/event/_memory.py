@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,14 @@ from typing import Any
 
 from ._base import BaseEventTransport, Delivery, OutgoingEvent, Subscription
 
-__all__ = ["DeadLetter", "InMemoryEventBus", "InMemoryEventTransport", "default_bus"]
+__all__ = [
+    "DeadLetter",
+    "InMemoryEventBus",
+    "InMemoryEventTransport",
+    "current_default_bus",
+    "default_bus",
+    "set_default_bus",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +140,11 @@ class InMemoryEventBus:
             inbox = self._tasks.get(event_name)
         return len(inbox) if inbox is not None else 0
 
+    def has_subscribers(self, event_name: str) -> bool:
+        """Whether a service of this process consumes ``event_name`` now."""
+        with self._lock:
+            return bool(self._broadcast.get(event_name))
+
     def add_broadcast_inbox(self, event_name: str) -> _Inbox:
         """Create the private broadcast inbox of one subscribing instance."""
         inbox = _Inbox()
@@ -179,7 +192,25 @@ class InMemoryEventBus:
 
 
 default_bus = InMemoryEventBus()
-"""The bus every :class:`InMemoryEventTransport` uses unless given another."""
+"""The process's bus: what every :class:`InMemoryEventTransport` uses unless given another."""
+
+_current_default = default_bus
+
+
+def current_default_bus() -> InMemoryEventBus:
+    """The bus a new :class:`InMemoryEventTransport` without ``bus=`` uses."""
+    return _current_default
+
+
+def set_default_bus(bus: InMemoryEventBus) -> InMemoryEventBus:
+    """Make ``bus`` the one new transports without ``bus=`` use; return the previous one.
+
+    The test kit gives each test a bus of its own this way, so an event left over by one
+    test is never delivered in the next.
+    """
+    global _current_default
+    previous, _current_default = _current_default, bus
+    return previous
 
 
 class _MemoryDelivery(Delivery):
@@ -211,21 +242,28 @@ class _MemoryDelivery(Delivery):
 class InMemoryEventTransport(BaseEventTransport):
     """Events between services of one process, with the semantics of RabbitMQ.
 
-    This is what a service uses when ``event_transports`` is empty.
+    This is what a service uses when ``event_transports`` is empty. It reaches only the
+    services of the same process: the first time it publishes an event that nothing in
+    the process subscribes to, it logs a WARNING saying how to configure a broker.
 
     Args:
-        bus: The bus to use (default: the process-wide :data:`default_bus`).
+        bus: The bus to use (default: the process-wide :data:`default_bus`, or the
+            current test's bus under the test kit).
         **retry_options: ``max_attempts``, ``retry_delay``, ``max_retry_delay``
             (see :class:`BaseEventTransport`).
     """
 
     def __init__(self, *, bus: InMemoryEventBus | None = None, **retry_options: Any) -> None:
         super().__init__(**retry_options)
-        self.bus = bus if bus is not None else default_bus
+        self._chosen_bus = bus
         self.reset()
 
     def reset(self) -> None:
         super().reset()
+        # A transport declared on a class is cloned per instance: a clone made during a
+        # test takes that test's bus, unless a bus was given explicitly.
+        self.bus = self._chosen_bus if self._chosen_bus is not None else current_default_bus()
+        self._warned: set[str] = set()
         self._pumps: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self._inboxes: list[tuple[str, _Inbox]] = []
@@ -237,6 +275,9 @@ class InMemoryEventTransport(BaseEventTransport):
         self.service_name = service_name
 
     async def publish(self, event: OutgoingEvent) -> None:
+        if event.name not in self._warned and not self.bus.has_subscribers(event.name):
+            self._warned.add(event.name)
+            _warn_no_subscriber(event.name, self.service_name or event.service)
         self.bus.publish(event)
 
     async def start_consuming(self, subscriptions: Sequence[Subscription]) -> None:
@@ -305,3 +346,14 @@ class InMemoryEventTransport(BaseEventTransport):
     def __repr__(self) -> str:
         which = "default bus" if self.bus is default_bus else "private bus"
         return f"InMemoryEventTransport({which})"
+
+
+def _warn_no_subscriber(event_name: str, service_name: str) -> None:
+    # The service's own logger (MicroService.get_logger's default name), once per event.
+    logging.getLogger(f"gemstone_aio.service.{service_name}").warning(
+        "event %r has no subscriber in this process: in-memory events reach only services "
+        "of the same process. To reach other processes, configure a broker: "
+        "event_transports = [RabbitMqEventTransport('amqp://user:password@host:5672/')] "
+        "(see docs/events.md)",
+        event_name,
+    )

@@ -16,11 +16,28 @@ the service's own Prometheus registry.
 from __future__ import annotations
 
 import importlib.util
-from typing import Final
+from typing import Any, Final
 
 from ..errors import ServiceConfigurationError
 
-__all__ = ["EVENT_OUTCOMES", "MetricsHooks", "metrics_available", "metrics_enabled"]
+__all__ = [
+    "EVENT_OUTCOMES",
+    "PRIVATE_METHOD",
+    "MetricsHooks",
+    "is_private",
+    "metrics_available",
+    "metrics_enabled",
+]
+
+PRIVATE_METHOD: Final = "(private)"
+"""The one name under which ``/metrics`` and ``statistics`` report every private method
+to a requester that may not learn their names."""
+
+
+def is_private(entry: Any) -> bool:
+    """Tell whether a method-table entry (a ``MethodEntry``) is a private method."""
+    return getattr(getattr(entry, "spec", None), "private", False) is True
+
 
 EVENT_OUTCOMES: Final = frozenset({"ok", "failed", "retried", "dead_lettered"})
 """The outcomes :meth:`MetricsHooks.event_handled` accepts.

@@ -13,6 +13,11 @@ name                                      type       labels / meaning
 ``gemstone_pool_queued``                  gauge      blocking calls waiting for a thread
 ``gemstone_pool_running``                 gauge      blocking calls running in the pool
 ``gemstone_pool_workers``                 gauge      threads of the pool
+``gemstone_pool_stuck``                   gauge      blocking calls running longer than
+                                                     ``stuck_call_threshold``
+``gemstone_connections_open``             gauge      HTTP connections open
+``gemstone_connections_refused_total``    counter    connections closed at once because
+                                                     ``max_connections`` were open
 ``gemstone_events_published_total``       counter    ``event``
 ``gemstone_events_publish_failed_total``  counter    ``event``
 ``gemstone_events_handled_total``         counter    ``event``, ``outcome`` (ok, failed, retried,
@@ -24,7 +29,10 @@ name                                      type       labels / meaning
 ========================================  =========  ==========================================
 
 Calls of methods the service does not have are counted under the method ``(unknown)``,
-so callers cannot grow the registry with made-up names.
+so callers cannot grow the registry with made-up names. Calls of private methods are
+reported under the method ``(private)`` (one series for all of them, summed) unless the
+scrape may learn their names: the service set ``metrics_show_private_methods``, or
+``/metrics`` requires authentication and the scraper passed it.
 
 The per-call figures sit on the hot path of every request, so they are kept in plain
 numbers updated on the event loop (no lock, one bucket search) and turned into metric
@@ -34,6 +42,7 @@ prometheus-client's thread-safe metrics, so they may be called from any thread.
 
 from __future__ import annotations
 
+import contextlib
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
@@ -45,9 +54,9 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from .._version import __version__
-from ._metrics import MetricsHooks, _check_outcome
+from ._metrics import PRIVATE_METHOD, MetricsHooks, _check_outcome, is_private
 
-__all__ = ["UNKNOWN_METHOD", "CallCollector", "PrometheusMetrics"]
+__all__ = ["PRIVATE_METHOD", "UNKNOWN_METHOD", "CallCollector", "PrometheusMetrics"]
 
 UNKNOWN_METHOD: Final = "(unknown)"
 """The ``method`` label of calls to names the service does not expose."""
@@ -81,6 +90,13 @@ class _MethodCalls:
         self.buckets = [0] * bucket_count
         self.total_time = 0.0
 
+    def add(self, other: _MethodCalls) -> None:
+        for code, count in other.codes.items():
+            self.codes[code] = self.codes.get(code, 0) + count
+        for index, count in enumerate(other.buckets):
+            self.buckets[index] += count
+        self.total_time += other.total_time
+
 
 class CallCollector(Collector):
     """Calls by method and code, and their latency histogram, in plain numbers.
@@ -88,15 +104,28 @@ class CallCollector(Collector):
     :meth:`observe` must be called on one thread (the event loop's: the router's
     observers run there), and so must the scrape that calls :meth:`collect`.
 
+    Calls are recorded under the method's own name; :meth:`collect` reports private
+    methods under :data:`PRIVATE_METHOD`, summed, unless ``show_private`` is true or the
+    scrape runs inside :meth:`showing_private`.
+
     Args:
         methods: The service's method table (a live mapping).
         buckets: Upper bounds of the latency histogram, in seconds, ascending.
+        show_private: Report private methods under their names to every scrape.
     """
 
-    def __init__(self, methods: Mapping[str, Any], buckets: tuple[float, ...]) -> None:
+    def __init__(
+        self,
+        methods: Mapping[str, Any],
+        buckets: tuple[float, ...],
+        *,
+        show_private: bool = False,
+    ) -> None:
         self._methods = methods
         self._bounds = buckets
         self._per_method: dict[str, _MethodCalls] = {}
+        self.show_private = show_private
+        self._scrape_shows_private = False
 
     def observe(self, method: str, duration: float, code: int | None) -> None:
         """Record one finished call."""
@@ -128,11 +157,38 @@ class CallCollector(Collector):
         """Name the metric families (for the registry's duplicate check)."""
         yield from self._families()
 
+    @contextlib.contextmanager
+    def showing_private(self, show: bool = True) -> Iterator[None]:
+        """Within the block, :meth:`collect` names private methods when ``show`` is true.
+
+        For one scrape by a requester that may learn the names (no ``await`` inside: the
+        scrape runs on the event loop in one go).
+        """
+        self._scrape_shows_private = show
+        try:
+            yield
+        finally:
+            self._scrape_shows_private = False
+
+    def _reported(self) -> dict[str, _MethodCalls]:
+        if self.show_private or self._scrape_shows_private:
+            return self._per_method
+        reported: dict[str, _MethodCalls] = {}
+        hidden: _MethodCalls | None = None
+        for method, stats in self._per_method.items():
+            if is_private(self._methods.get(method)):
+                if hidden is None:
+                    hidden = reported[PRIVATE_METHOD] = _MethodCalls(len(stats.buckets))
+                hidden.add(stats)
+            else:
+                reported[method] = stats
+        return reported
+
     def collect(self) -> Iterator[Metric]:
         """Build the metric families from the numbers recorded so far."""
         calls, latency = self._families()
         labels = [*(_go_float(bound) for bound in self._bounds), "+Inf"]
-        for method, stats in sorted(self._per_method.items()):
+        for method, stats in sorted(self._reported().items()):
             for code, count in sorted(stats.codes.items(), key=lambda item: item[0] or 0):
                 calls.add_metric([method, "ok" if code is None else str(code)], count)
             cumulative = 0
@@ -145,6 +201,23 @@ class CallCollector(Collector):
         yield latency
 
 
+_REFUSED_HELP: Final = "Connections closed at once because max_connections were open."
+
+
+class _CounterOf(Collector):
+    """A counter whose value another object keeps (read at scrape time)."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], int]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation)
+        family.add_metric([], self._read())
+        yield family
+
+
 class PrometheusMetrics(MetricsHooks):
     """The metrics hooks of a service, recorded in its own Prometheus registry.
 
@@ -153,6 +226,11 @@ class PrometheusMetrics(MetricsHooks):
         methods: The service's method table (a live mapping: names added later count).
         pool_stats: ``(queued, running, workers)`` getters of the blocking pool, read at
             scrape time only.
+        stuck: Getter of the blocking calls running for too long.
+        connections: ``(open, refused)`` getters of the HTTP connections.
+        show_private: Name private methods in every scrape (the service's
+            ``metrics_show_private_methods``); otherwise only in :meth:`render` calls
+            that ask for it.
     """
 
     enabled = True
@@ -162,11 +240,15 @@ class PrometheusMetrics(MetricsHooks):
         service_name: str,
         methods: Mapping[str, Any],
         pool_stats: tuple[Callable[[], int], Callable[[], int], Callable[[], int]] | None = None,
+        *,
+        show_private: bool = False,
+        stuck: Callable[[], int] | None = None,
+        connections: tuple[Callable[[], int], Callable[[], int]] | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.in_flight = 0
         reg = self.registry
-        self.calls = CallCollector(methods, LATENCY_BUCKETS)
+        self.calls = CallCollector(methods, LATENCY_BUCKETS, show_private=show_private)
         reg.register(self.calls)
         Gauge(
             "gemstone_requests_in_flight",
@@ -184,6 +266,18 @@ class PrometheusMetrics(MetricsHooks):
             Gauge(
                 "gemstone_pool_workers", "Threads of the blocking pool.", registry=reg
             ).set_function(workers)
+        if stuck is not None:
+            Gauge(
+                "gemstone_pool_stuck",
+                "Blocking calls running longer than stuck_call_threshold.",
+                registry=reg,
+            ).set_function(stuck)
+        if connections is not None:
+            opened, refused = connections
+            Gauge("gemstone_connections_open", "HTTP connections open.", registry=reg).set_function(
+                opened
+            )
+            reg.register(_CounterOf("gemstone_connections_refused", _REFUSED_HELP, refused))
         self._published = Counter(
             "gemstone_events_published", "Events published.", ["event"], registry=reg
         )
@@ -267,10 +361,14 @@ class PrometheusMetrics(MetricsHooks):
 
     # -- exposition ------------------------------------------------------------------
 
-    def render(self, accept: str | None = None) -> tuple[bytes, str]:
+    def render(self, accept: str | None = None, *, show_private: bool = False) -> tuple[bytes, str]:
         """Return the exposition and its content type, in the format ``accept`` asks for.
 
-        Prometheus' text format unless the scraper asks for OpenMetrics.
+        Prometheus' text format unless the scraper asks for OpenMetrics. Private methods
+        are named only with ``show_private`` (the scraper passed the service's access
+        check) or when the service shows them to everyone; else they are reported
+        under :data:`PRIVATE_METHOD`.
         """
         encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
+        with self.calls.showing_private(show_private):
+            return encoder(self.registry), content_type

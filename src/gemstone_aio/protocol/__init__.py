@@ -7,27 +7,32 @@ for reading the current call's context (:func:`current_context`).
 """
 
 from ._blocking import DEFAULT_MAX_PARALLEL_BLOCKING_TASKS, BlockingRunner
-from ._collection import collect_event_handlers, collect_exposed
+from ._collection import collect_emitted_events, collect_event_handlers, collect_exposed
 from ._context import CallContext, current_call, current_context
 from ._decorators import (
+    EmittedEvent,
     EventHandlerSpec,
     MethodSpec,
+    emits,
     event_handler,
     exposed_method,
+    get_emitted_events,
     get_event_spec,
     get_method_spec,
 )
 from ._jsonrpc import Id, Invalid, Params, ParsedBody, Request, parse
-from ._params import ParamsBinder, binder_for
+from ._params import MAX_REPORTED_ERRORS, ParamsBinder, binder_for
 from ._router import BlockingRun, CallObserver, CallWrapper, MethodEntry, Router
 
 __all__ = [
     "DEFAULT_MAX_PARALLEL_BLOCKING_TASKS",
+    "MAX_REPORTED_ERRORS",
     "BlockingRun",
     "BlockingRunner",
     "CallContext",
     "CallObserver",
     "CallWrapper",
+    "EmittedEvent",
     "EventHandlerSpec",
     "Id",
     "Invalid",
@@ -39,12 +44,15 @@ __all__ = [
     "Request",
     "Router",
     "binder_for",
+    "collect_emitted_events",
     "collect_event_handlers",
     "collect_exposed",
     "current_call",
     "current_context",
+    "emits",
     "event_handler",
     "exposed_method",
+    "get_emitted_events",
     "get_event_spec",
     "get_method_spec",
     "parse",

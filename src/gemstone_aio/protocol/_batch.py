@@ -50,22 +50,24 @@ class BatchRunner:
         self._max_json_depth = max_json_depth
         self._room = max(batch_concurrency, 1)
 
-    async def run(self, batch: list[Any], size: int, context: CallContext) -> bytes | None:
+    async def run(
+        self, batch: list[Any], size: int, context: CallContext, *, check_finite: bool = False
+    ) -> bytes | None:
         """Answer a decoded batch (``size``: the body's length in bytes).
 
         Returns the JSON array of answers, or ``None`` when every element was a
         notification. A batch refused as a whole (empty, too long, too deep) is answered
-        with a single error object.
+        with a single error object. ``check_finite``: see :func:`~._jsonrpc.parse_object`.
         """
         try:
-            requests = self._parse(batch, size)
+            requests = self._parse(batch, size, check_finite)
         except (InvalidRequest, RequestTooLarge) as exc:
-            return jsonrpc.dumps(jsonrpc.error_response(None, exc))
+            return jsonrpc.error_answer(None, exc)
         answers: list[bytes | None] = [None] * len(requests)
         calls: list[tuple[int, jsonrpc.Request]] = []
         for index, request in enumerate(requests):
             if isinstance(request, jsonrpc.Invalid):
-                answers[index] = jsonrpc.dumps(jsonrpc.error_response(request.id, request.error))
+                answers[index] = jsonrpc.error_answer(request.id, request.error)
             else:
                 calls.append((index, request))
         if calls:
@@ -73,7 +75,9 @@ class BatchRunner:
         parts = [answer for answer in answers if answer is not None]
         return b"[" + b",".join(parts) + b"]" if parts else None
 
-    def _parse(self, batch: list[Any], size: int) -> list[jsonrpc.Request | jsonrpc.Invalid]:
+    def _parse(
+        self, batch: list[Any], size: int, check_finite: bool
+    ) -> list[jsonrpc.Request | jsonrpc.Invalid]:
         # Every element is classified before any runs: a too-deep element refuses the
         # whole body. Levels: the batch is 1, an element 2.
         if not batch:
@@ -92,7 +96,7 @@ class BatchRunner:
                     jsonrpc.nests_deeper(element, depth - 2)
                 ):
                     raise jsonrpc.too_deep(depth)
-        return [jsonrpc.parse_object(element) for element in batch]
+        return [jsonrpc.parse_object(element, check_finite=check_finite) for element in batch]
 
 
 class _Elements:

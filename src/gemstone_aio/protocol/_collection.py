@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ServiceConfigurationError
-from ._decorators import get_event_spec, get_method_spec
+from ._decorators import EmittedEvent, get_emitted_events, get_event_spec, get_method_spec
 
-__all__ = ["collect_event_handlers", "collect_exposed"]
+__all__ = ["collect_emitted_events", "collect_event_handlers", "collect_exposed"]
 
 
 def _attribute_names(cls: type) -> list[str]:
@@ -46,6 +46,16 @@ def collect_event_handlers(cls: type) -> dict[str, list[str]]:
         spec = get_event_spec(_static_lookup(cls, attr))
         if spec is not None:
             found.setdefault(spec.event_name, []).append(attr)
+    return found
+
+
+def collect_emitted_events(cls: type) -> dict[str, tuple[EmittedEvent, ...]]:
+    """Map each attribute of ``cls`` decorated with ``@emits`` to the events it declares."""
+    found: dict[str, tuple[EmittedEvent, ...]] = {}
+    for attr in _attribute_names(cls):
+        events = get_emitted_events(_static_lookup(cls, attr))
+        if events:
+            found[attr] = events
     return found
 
 

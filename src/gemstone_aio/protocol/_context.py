@@ -33,10 +33,13 @@ class CallContext:
             the caller's identity (falsy: anonymous). Called at most once, on first need.
         make_handler: Builds the object ``requires_handler_reference`` methods receive,
             on first use.
+        caller_gone: Tells whether the caller hung up (its connection closed); may be
+            called from any thread.
     """
 
     __slots__ = (
         "_authenticate",
+        "_caller_gone",
         "_handler",
         "_identity",
         "_lock",
@@ -56,6 +59,7 @@ class CallContext:
         request_id: str | None = None,
         authenticate: Callable[[CallContext], Awaitable[Any]] | None = None,
         make_handler: Callable[[CallContext], Any] | None = None,
+        caller_gone: Callable[[CallContext], bool] | None = None,
     ) -> None:
         self.service = service
         self.transport = transport
@@ -63,6 +67,7 @@ class CallContext:
         self.request_id = request_id
         self._authenticate = authenticate
         self._make_handler = make_handler
+        self._caller_gone = caller_gone
         self._handler: Any = None
         self._identity: Any = _UNKNOWN
         self._lock: asyncio.Lock | None = None  # created on first use: most calls never ask
@@ -107,6 +112,10 @@ class CallContext:
                 raise GemstoneError("this call has no handler object (not an HTTP request)")
             handler = self._handler = self._make_handler(self)
         return handler
+
+    def caller_gone(self) -> bool:
+        """Return True when the caller hung up (never for contexts without a transport)."""
+        return self._caller_gone is not None and self._caller_gone(self)
 
     @property
     def handler_if_built(self) -> Any:

@@ -1,8 +1,8 @@
 """Decorators that mark service methods.
 
-They only record metadata on the function (under ``__gemstone_method__`` or
-``__gemstone_event__``) and return the very same function, so decorated methods stay
-plain methods that unit tests can call directly.
+They only record metadata on the function (under ``__gemstone_method__``,
+``__gemstone_event__`` or ``__gemstone_emits__``) and return the very same function, so
+decorated methods stay plain methods that unit tests can call directly.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from typing import Any, Final, TypeVar, overload
 from ..errors import ServiceConfigurationError
 
 __all__ = [
+    "EmittedEvent",
     "EventHandlerSpec",
     "MethodSpec",
+    "emits",
     "event_handler",
     "exposed_method",
+    "get_emitted_events",
     "get_event_spec",
     "get_method_spec",
 ]
@@ -28,6 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 METHOD_ATTR: Final = "__gemstone_method__"
 EVENT_ATTR: Final = "__gemstone_event__"
+EMITS_ATTR: Final = "__gemstone_emits__"
 _NAME_RE: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.]*$")
 
 
@@ -68,6 +72,37 @@ class EventHandlerSpec:
     """What ``@event_handler`` recorded: the event name the method handles."""
 
     event_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class EmittedEvent:
+    """An event a service emits, declared so that its self-description shows it typed.
+
+    List it in the service's ``emitted_events`` or use :func:`emits` on the method that
+    emits it. Declaring changes nothing at run time: ``emit_event`` works the same for
+    declared and undeclared events.
+
+    Attributes:
+        name: The event name.
+        body: The type of the body (a pydantic model, a ``TypedDict``, ``list[int]``...),
+            whose JSON Schema the description gives; ``None``: untyped (any JSON value).
+        broadcast: How the service emits it: ``True`` (every subscribing instance
+            handles it) or ``False`` (exactly one does), as ``emit_event(broadcast=...)``.
+        description: What the event means (default: the body type's docstring).
+    """
+
+    name: str
+    body: Any = None
+    broadcast: bool = True
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ServiceConfigurationError(f"Invalid event name: {self.name!r}")
+        if not isinstance(self.broadcast, bool):
+            raise ServiceConfigurationError(
+                f"event {self.name!r}: broadcast must be True or False, got {self.broadcast!r}"
+            )
 
 
 def _check_name(name: str) -> str:
@@ -188,6 +223,43 @@ def event_handler(event_name: str) -> Callable[[F], F]:
         return func
 
     return decorate
+
+
+def emits(
+    name: str, body: Any = None, *, broadcast: bool = True, description: str | None = None
+) -> Callable[[F], F]:
+    """Declare that the decorated method emits the event ``name`` (stackable).
+
+    Example::
+
+        @exposed_method()
+        @emits("order.placed", OrderPlaced, broadcast=False)
+        async def place_order(self, item: str) -> int: ...
+
+    Args:
+        name: The event name.
+        body: The type of the body (``None``: untyped).
+        broadcast: How the method emits it (as ``emit_event(broadcast=...)``).
+        description: What the event means (default: the body type's docstring).
+
+    Raises:
+        ServiceConfigurationError: The name is empty or ``broadcast`` is not a bool.
+    """
+    event = EmittedEvent(name, body, broadcast, description)
+
+    def decorate(func: F) -> F:
+        target = getattr(func, "__func__", func)
+        # Decorators apply bottom-up: prepend, so the list reads in source order.
+        setattr(target, EMITS_ATTR, (event, *get_emitted_events(target)))
+        return func
+
+    return decorate
+
+
+def get_emitted_events(obj: Any) -> tuple[EmittedEvent, ...]:
+    """Return the events a method declares with :func:`emits` (none: an empty tuple)."""
+    found = getattr(obj, EMITS_ATTR, ())
+    return found if isinstance(found, tuple) else ()
 
 
 def get_method_spec(obj: Any) -> MethodSpec | None:

@@ -13,14 +13,22 @@ datetimes, UUIDs, decimals and sets without a custom encoder.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 import pydantic_core
 
-from ..errors import InvalidRequest, JsonRpcError, ParseError, RequestTooLarge
+from ..errors import (
+    InvalidParams,
+    InvalidRequest,
+    JsonRpcError,
+    ParseError,
+    RequestTooLarge,
+)
 
 __all__ = [
+    "MAX_ERROR_ANSWER_BYTES",
     "Id",
     "Invalid",
     "Params",
@@ -29,12 +37,16 @@ __all__ = [
     "check_depth",
     "depth_to_check",
     "dumps",
+    "error_answer",
     "error_response",
+    "has_non_finite",
     "loads",
+    "may_hold_non_finite",
     "nesting_exceeds",
     "nests_deeper",
     "parse",
     "parse_value",
+    "success_answer",
     "success_response",
     "too_deep",
 ]
@@ -114,8 +126,13 @@ PLAIN_ID_TYPES: Final = frozenset({str, int})
 """The usual id classes, exactly (a bool is an int subclass but not a valid id)."""
 
 
-def parse_object(obj: Any) -> Request | Invalid:
-    """Validate one decoded request object (a batch element or a whole body)."""
+def parse_object(obj: Any, *, check_finite: bool = False) -> Request | Invalid:
+    """Validate one decoded request object (a batch element or a whole body).
+
+    With ``check_finite`` (the body may hold a number too large for a float, see
+    :func:`may_hold_non_finite`), a non-finite id is an invalid request and non-finite
+    params are invalid params: no answer may ever carry ``Infinity`` or ``NaN``.
+    """
     if obj.__class__ is not dict and not isinstance(obj, dict):
         return Invalid(InvalidRequest(data="a request must be a JSON object"))
     raw_id = obj.get("id", _NO_ID)
@@ -134,7 +151,63 @@ def parse_object(obj: Any) -> Request | Invalid:
     # (Exact-class checks first: they are what JSON gives, and cheaper than isinstance.)
     if params.__class__ is not dict and "params" in obj and not isinstance(params, list | dict):
         return Invalid(InvalidRequest(data='"params" must be an array or an object'), echo_id)
+    if check_finite:
+        if echo_id.__class__ is float and not math.isfinite(echo_id):
+            return Invalid(InvalidRequest(data='"id" must be a finite number'))
+        if params is not None and has_non_finite(params):
+            return Invalid(
+                InvalidParams(
+                    data=[
+                        {
+                            "type": "finite_number",
+                            "loc": [],
+                            "msg": "numbers must be finite (one is too large for a float)",
+                        }
+                    ]
+                ),
+                echo_id,
+            )
     return Request(method, params, echo_id, not has_id)
+
+
+# A number literal may not fit a float only if it has an exponent of 100 or more or a run
+# of 300 digits. The body is mapped to a few classes of bytes (C speed) and searched for
+# those shapes; only a body that holds one is walked for non-finite values. False hits
+# ("e100" in a string) cost a walk, never a wrong answer.
+_CLASSES: Final = bytes(
+    ord("d") if chr(b).isdigit() and b < 128 else b if b in b"eE+" else ord(" ") for b in range(256)
+).replace(b"E", b"e")
+_DIGITS_RUN: Final = b"d" * 300
+
+
+def may_hold_non_finite(body: bytes | str) -> bool:
+    """Return True when ``body`` may hold a number that decodes to an infinite float."""
+    raw = body.encode() if isinstance(body, str) else body
+    classes = raw.translate(_CLASSES)
+    return b"eddd" in classes or b"e+ddd" in classes or _DIGITS_RUN in classes
+
+
+def has_non_finite(value: Any) -> bool:
+    """Return True when ``value`` holds a float that is infinite or NaN (at any depth).
+
+    pydantic-core writes such a float as ``Infinity``/``NaN`` or as ``null`` depending on
+    a mode: the two texts differ exactly when there is one. (Both passes run in Rust: a
+    hostile body of a million values costs milliseconds, not a Python walk.)
+    """
+    try:
+        return pydantic_core.to_json(value) != pydantic_core.to_json(value, inf_nan_mode="null")
+    except pydantic_core.PydanticSerializationError:  # not JSON data: look at its floats
+        return _walk_non_finite(value)
+
+
+def _walk_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_walk_non_finite(item) for item in value.values())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_walk_non_finite(item) for item in value)
+    return False
 
 
 PARSER_MAX_DEPTH: Final = 200
@@ -246,6 +319,38 @@ def parse_value(
             )
         return [parse_object(item) for item in decoded]
     return parse_object(decoded)
+
+
+MAX_ERROR_ANSWER_BYTES: Final = 16 * 1024
+"""The largest error answer sent: past it, ``data`` is replaced by a short note."""
+
+
+def error_answer(id: Id, error: JsonRpcError) -> bytes:
+    """Serialise the answer of a failed call, never larger than :data:`MAX_ERROR_ANSWER_BYTES`."""
+    answer = dumps(error_response(id, error))
+    if len(answer) <= MAX_ERROR_ANSWER_BYTES:
+        return answer
+    # The id is echoed whatever its size (it came in the body); message and data are cut.
+    shortened = {
+        "code": error.code,
+        "message": error.message[:200],
+        "data": {"truncated": f"the error answer exceeded {MAX_ERROR_ANSWER_BYTES} bytes"},
+    }
+    return dumps({"jsonrpc": "2.0", "error": shortened, "id": id})
+
+
+def success_answer(id: Id, result: Any) -> bytes:
+    """Serialise the answer of a call that succeeded.
+
+    Raises:
+        pydantic_core.PydanticSerializationError: ``result`` has no JSON form.
+        ValueError: ``result`` holds an infinite or NaN float (JSON has no such number).
+    """
+    answer = pydantic_core.to_json({"jsonrpc": "2.0", "result": result, "id": id})
+    # Only an answer that spells one of them is looked at again (a string may hold them).
+    if (b"Infinity" in answer or b"NaN" in answer) and has_non_finite(result):
+        raise ValueError("the result holds an infinite or NaN number, which JSON cannot carry")
+    return answer
 
 
 def success_response(id: Id, result: Any) -> dict[str, Any]:

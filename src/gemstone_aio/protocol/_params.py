@@ -18,7 +18,7 @@ from typing_extensions import TypedDict  # pydantic needs this one before Python
 
 from ..errors import InvalidParams, ServiceConfigurationError
 
-__all__ = ["ParamsBinder", "binder_for"]
+__all__ = ["MAX_REPORTED_ERRORS", "ParamsBinder", "binder_for"]
 
 _P = inspect.Parameter
 _cache: dict[Any, ParamsBinder] = {}
@@ -121,14 +121,9 @@ class ParamsBinder:
             raise ServiceConfigurationError(
                 f"cannot build a params model for {qualname}: {exc}"
             ) from None
-        # Work done once instead of per call: the validator itself (model_validate is a
-        # Python wrapper around it) and, for the usual signature (named parameters only),
-        # the (parameter, field) pairs that make the keyword arguments.
-        self._validate: Callable[[Any], BaseModel] = (
-            self.model.__pydantic_validator__.validate_python
-            if self.model.__pydantic_complete__
-            else self.model.model_validate
-        )
+        # Work done once instead of per call: for the usual signature (named parameters
+        # only), the (parameter, field) pairs that make the keyword arguments.
+        self._validate: Callable[[Any], BaseModel] = self.model.model_validate
         self._named: tuple[tuple[str, str], ...] | None = (
             tuple((s.name, s.field) for s in slots)
             if all(s.kind in (_P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY) for s in slots)
@@ -140,19 +135,8 @@ class ParamsBinder:
         # optional keys, so an omitted one takes the function's own default. The model
         # stays the reference (JSON Schema, the other signatures).
         self._kwargs_validator: Callable[[Any], dict[str, Any]] | None = (
-            _kwargs_validator(model_name, parameters)
-            if self._named is not None and self.model.__pydantic_complete__
-            else None
+            _kwargs_validator(model_name, parameters) if self._named is not None else None
         )
-
-    @property
-    def validate_named(self) -> Callable[[Any], dict[str, Any]] | None:
-        """For a signature of named parameters only: params by name → keyword arguments.
-
-        It raises :class:`pydantic.ValidationError` where :meth:`bind` raises
-        :class:`~gemstone_aio.errors.InvalidParams`; ``None`` for other signatures.
-        """
-        return self._kwargs_validator
 
     @property
     def positional_names(self) -> tuple[str, ...]:
@@ -163,8 +147,13 @@ class ParamsBinder:
         """Validate ``params`` and return the ``(args, kwargs)`` to call the function with.
 
         Raises:
-            InvalidParams: The params do not fit; ``data`` is pydantic's error list.
+            InvalidParams: The params do not fit; ``data`` is pydantic's error list (at
+                most :data:`MAX_REPORTED_ERRORS` entries, then one that gives the total).
         """
+        if params.__class__ is dict and self._var_kw is None and len(params) > len(self.slots):
+            # More names than parameters: some are unknown. Refuse before any per-name
+            # work, naming a few of them (a hostile body can hold thousands).
+            raise _unknown_names(params, self.slots)
         pairs = self._named
         if pairs is not None and isinstance(params, dict):
             # The usual case, with nothing to rearrange: validate the params as they are.
@@ -244,8 +233,9 @@ def _kwargs_validator(
         annotation = Any if param.annotation is _P.empty else param.annotation
         items[param.name] = annotation if param.default is _P.empty else NotRequired[annotation]
     try:
-        typed_dict: Any = cast(Any, TypedDict)(name, items)
-        typed_dict.__pydantic_config__ = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+        typed_dict: Any = pydantic.with_config(
+            ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+        )(cast(Any, TypedDict)(name, items))
         validator = pydantic.TypeAdapter(typed_dict).validator
     except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, TypeError):
         return None
@@ -269,9 +259,53 @@ def _refuse_starred(params: dict[str, Any]) -> None:
             )
 
 
+MAX_REPORTED_ERRORS: Final = 20
+"""Validation errors listed in an invalid-params answer; one more entry gives the total."""
+
+_MAX_NAME_LENGTH: Final = 64
+_ERRORS_HEAD_CHARS: Final = 16 * 1024
+
+
+def _with_total(errors: list[dict[str, Any]], total: int) -> list[dict[str, Any]]:
+    if total <= MAX_REPORTED_ERRORS:
+        return errors
+    return [
+        *errors[:MAX_REPORTED_ERRORS],
+        {
+            "type": "too_many_errors",
+            "loc": [],
+            "msg": f"{MAX_REPORTED_ERRORS} of {total} errors shown",
+        },
+    ]
+
+
+def _unknown_names(params: dict[str, Any], slots: tuple[_Slot, ...]) -> InvalidParams:
+    known = {slot.name for slot in slots}
+    unknown = [name for name in params if name not in known]
+    shown = [
+        {
+            "type": "extra_forbidden",
+            "loc": [name[:_MAX_NAME_LENGTH]],
+            "msg": "Extra inputs are not permitted",
+        }
+        for name in unknown[:MAX_REPORTED_ERRORS]
+    ]
+    return InvalidParams(data=_with_total(shown, len(unknown)))
+
+
 def _invalid(exc: pydantic.ValidationError) -> InvalidParams:
-    errors = exc.errors(include_url=False, include_input=False)
-    return InvalidParams(data=pydantic_core.to_jsonable_python(errors, fallback=str))
+    total = exc.error_count()
+    if total <= MAX_REPORTED_ERRORS:
+        errors = exc.errors(include_url=False, include_input=False)
+        shown = pydantic_core.to_jsonable_python(errors, fallback=str)
+    else:
+        # errors() would build a Python object per error (80,000 of them for a hostile
+        # list); pydantic-core writes them as JSON in a fraction of the time, and only the
+        # head of that text is decoded.
+        text = exc.json(include_url=False, include_input=False)
+        head = pydantic_core.from_json(text[:_ERRORS_HEAD_CHARS], allow_partial=True)
+        shown = [e for e in head[:MAX_REPORTED_ERRORS] if {"type", "loc", "msg"} <= e.keys()]
+    return InvalidParams(data=_with_total(shown, total))
 
 
 def binder_for(func: Callable[..., Any], *, skip_first: bool = False) -> ParamsBinder:

@@ -165,20 +165,21 @@ class Router:
             decoded: Any = pydantic_core.from_json(body, allow_inf_nan=False)
         except ValueError:
             return _ready(self._unparsable(body))
+        check_finite = jsonrpc.may_hold_non_finite(body)
         if decoded.__class__ is list:
-            return self._batches.run(decoded, len(body), context)
+            return self._batches.run(decoded, len(body), context, check_finite=check_finite)
         try:
             jsonrpc.check_depth(decoded, len(body), self._max_json_depth)
         except JsonRpcError as exc:
-            return _ready(jsonrpc.dumps(jsonrpc.error_response(None, exc)))
-        return self.answer(jsonrpc.parse_object(decoded), context)
+            return _ready(jsonrpc.error_answer(None, exc))
+        return self.answer(jsonrpc.parse_object(decoded, check_finite=check_finite), context)
 
     @staticmethod
     def _unparsable(body: bytes) -> bytes:
         try:
             jsonrpc.parse(body)
         except JsonRpcError as exc:  # ParseError, or RequestTooLarge for deep nesting
-            return jsonrpc.dumps(jsonrpc.error_response(None, exc))
+            return jsonrpc.error_answer(None, exc)
         raise AssertionError("pydantic-core refused a body that jsonrpc.parse() accepts")
 
     # -- outcome -----------------------------------------------------------------------
@@ -192,7 +193,7 @@ class Router:
         exception becomes the error to answer with.
         """
         if isinstance(request, jsonrpc.Invalid):
-            return jsonrpc.dumps(jsonrpc.error_response(request.id, request.error))
+            return jsonrpc.error_answer(request.id, request.error)
         observers = self.observers
         debug_lines = self._logger.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if observers or debug_lines else 0.0
@@ -211,19 +212,17 @@ class Router:
                     "notification %r failed: %s %s", request.method, error.code, error.message
                 )
             else:
-                answer = jsonrpc.dumps(jsonrpc.error_response(request.id, error))
+                answer = jsonrpc.error_answer(request.id, error)
         else:
             if not request.is_notification:
                 try:
-                    answer = pydantic_core.to_json(
-                        {"jsonrpc": "2.0", "result": result, "id": request.id}
-                    )
-                except pydantic_core.PydanticSerializationError:
+                    answer = jsonrpc.success_answer(request.id, result)
+                except (pydantic_core.PydanticSerializationError, ValueError):
                     self._logger.exception(
                         "the result of %r cannot be serialised to JSON", request.method
                     )
                     code = InternalError.code
-                    answer = jsonrpc.dumps(jsonrpc.error_response(request.id, InternalError()))
+                    answer = jsonrpc.error_answer(request.id, InternalError())
         if observers or debug_lines:
             self._observe(request.method, time.perf_counter() - started, code, debug_lines)
         return answer

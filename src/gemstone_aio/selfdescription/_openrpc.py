@@ -20,18 +20,19 @@ Conventions beyond the specification, all under ``x-`` names the specification a
   the values of any further named params;
 - a declared error whose class sets ``data_model`` lists the JSON Schema of its
   ``data`` as the error object's ``data`` member (the OpenRPC error object has no other
-  place for it).
+  place for it);
+- a method that emits events lists their names as ``x-emits``, and the document of a
+  service with events links their AsyncAPI document as ``x-asyncapi``.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import pydantic
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
-from pydantic_core import core_schema
+from pydantic.json_schema import JsonSchemaValue
 
 from ..errors import (
     AccessDenied,
@@ -42,6 +43,8 @@ from ..errors import (
     ServiceConfigurationError,
 )
 from ._docstrings import parse_docstring
+from ._events import EventCatalogue
+from ._schemas import SchemaSet, adapter_for
 
 if TYPE_CHECKING:
     from ..protocol import MethodEntry
@@ -51,6 +54,7 @@ __all__ = [
     "META_SCHEMA_URL",
     "OPENRPC_VERSION",
     "DescribedService",
+    "asyncapi_url",
     "build_document",
     "check_examples",
     "service_specs",
@@ -88,46 +92,7 @@ META_SCHEMA_URL: Final = "https://meta.open-rpc.org/"
 """The ``$id`` of the OpenRPC meta-schema: the schema of ``rpc.discover``'s result."""
 
 _P = inspect.Parameter
-_REF_PREFIX: Final = "#/components/schemas/"
 _EXAMPLE_KEYS: Final = frozenset({"name", "summary", "description", "params", "result"})
-
-
-class _Generator(GenerateJsonSchema):
-    """pydantic's generator, made total: what JSON Schema cannot express becomes ``{}``.
-
-    A type without a JSON Schema (an arbitrary class allowed as a parameter) must not
-    make ``rpc.discover`` fail, and a default that is not JSON must not warn on every
-    call; both are simply left undescribed.
-    """
-
-    def handle_invalid_for_json_schema(
-        self, schema: core_schema.CoreSchema, error_info: str
-    ) -> JsonSchemaValue:
-        return {}
-
-    def emit_warning(self, kind: Any, detail: str) -> None:
-        return None
-
-
-def _adapter(annotation: Any) -> pydantic.TypeAdapter[Any] | None:
-    try:
-        return pydantic.TypeAdapter(annotation)
-    except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, TypeError):
-        return None
-
-
-def _draft7(node: Any) -> Any:
-    """Rewrite the draft 2020-12 forms pydantic emits into draft 7 (recursively)."""
-    if isinstance(node, list):
-        return [_draft7(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _draft7(value) for key, value in node.items()}
-    if "prefixItems" in out:
-        rest = out.pop("items", False)
-        out["items"] = out.pop("prefixItems")
-        out["additionalItems"] = rest
-    return out
 
 
 def _without_auto_title(schema: dict[str, Any], alias: str) -> dict[str, Any]:
@@ -136,49 +101,6 @@ def _without_auto_title(schema: dict[str, Any], alias: str) -> dict[str, Any]:
     if schema.get("title") == alias.title().replace("_", " "):
         return {key: value for key, value in schema.items() if key != "title"}
     return schema
-
-
-class _Schemas:
-    """Collects every type of a document and generates their schemas in one pass.
-
-    One pass is what lets pydantic name each shared model once and ``$ref`` it
-    everywhere.
-    """
-
-    def __init__(self) -> None:
-        self._inputs: list[tuple[Any, JsonSchemaMode, pydantic.TypeAdapter[Any]]] = []
-        self._keys: set[Any] = set()
-        self._out: dict[Any, JsonSchemaValue] = {}
-        self.components: dict[str, JsonSchemaValue] = {}
-
-    def add(self, key: Any, annotation: Any, *, mode: JsonSchemaMode = "serialization") -> None:
-        if annotation is _P.empty or key in self._keys:
-            return
-        self._keys.add(key)
-        adapter = _adapter(annotation)
-        if adapter is not None:
-            self._inputs.append((key, mode, adapter))
-
-    def generate(self) -> None:
-        if not self._inputs:
-            return
-        schemas, definitions = pydantic.TypeAdapter.json_schemas(
-            self._inputs,
-            ref_template=_REF_PREFIX + "{model}",
-            schema_generator=_Generator,
-        )
-        self.components = {k: _draft7(v) for k, v in definitions.get("$defs", {}).items()}
-        for (key, _mode), schema in schemas.items():
-            if isinstance(key, tuple) and key[0] == "params":
-                # The params model itself is not a shared schema: its fields become
-                # the content descriptors.
-                ref = schema.get("$ref", "")
-                if ref.startswith(_REF_PREFIX):
-                    schema = self.components.pop(ref[len(_REF_PREFIX) :], schema)
-            self._out[key] = _draft7(schema)
-
-    def get(self, key: Any) -> JsonSchemaValue:
-        return self._out.get(key, {})
 
 
 def _param_structure(entry: MethodEntry) -> str:
@@ -246,7 +168,7 @@ def _rpc_class(klass: type[Exception]) -> type[JsonRpcError]:
     return klass if issubclass(klass, JsonRpcError) else InternalError
 
 
-def _error_objects(classes: Iterable[type[Exception]], schemas: _Schemas) -> list[dict[str, Any]]:
+def _error_objects(classes: Iterable[type[Exception]], schemas: SchemaSet) -> list[dict[str, Any]]:
     seen: set[int] = set()
     out: list[dict[str, Any]] = []
     for klass in classes:
@@ -306,7 +228,7 @@ def check_examples(name: str, entry: MethodEntry) -> None:
         except JsonRpcError as exc:
             raise ServiceConfigurationError(f"{where} has invalid params: {exc.data}") from None
         annotation = entry.binder.result_annotation
-        adapter = None if annotation is _P.empty else _adapter(annotation)
+        adapter = None if annotation is _P.empty else adapter_for(annotation)
         if "result" in example and adapter is not None:
             try:
                 adapter.validate_python(example["result"])
@@ -317,7 +239,11 @@ def check_examples(name: str, entry: MethodEntry) -> None:
 
 
 def _method_object(
-    name: str, entry: MethodEntry, schemas: _Schemas, default_timeout: float | None
+    name: str,
+    entry: MethodEntry,
+    schemas: SchemaSet,
+    default_timeout: float | None,
+    emits: Sequence[str] = (),
 ) -> dict[str, Any]:
     doc = parse_docstring(inspect.getdoc(entry.func))
     structure, params, extra = _params(entry, schemas.get(("params", name)), doc.params)
@@ -345,11 +271,22 @@ def _method_object(
         ]
     if entry.spec.deprecated:
         method["deprecated"] = True
+    if emits:
+        method["x-emits"] = list(emits)
     return method
 
 
+def asyncapi_url(accessible_at: str) -> str:
+    """The URL of the AsyncAPI document of the service at ``accessible_at``."""
+    return accessible_at.rstrip("/") + "/asyncapi.json"
+
+
 def build_document(
-    service: DescribedService, entries: Mapping[str, MethodEntry], *, include_private: bool
+    service: DescribedService,
+    entries: Mapping[str, MethodEntry],
+    *,
+    include_private: bool,
+    events: EventCatalogue | None = None,
 ) -> dict[str, Any]:
     """Build the OpenRPC document of ``service``.
 
@@ -357,12 +294,14 @@ def build_document(
         service: The service described (``info`` and ``servers`` come from it).
         entries: Its router's methods, built-in ones included.
         include_private: List private methods (only for authenticated callers).
+        events: Its events: methods that emit some list them (``x-emits``), and the
+            document links the AsyncAPI document (``x-asyncapi``) when there are any.
 
     Returns:
         The document as JSON-ready data.
     """
     visible = {n: e for n, e in entries.items() if include_private or not e.spec.private}
-    schemas = _Schemas()
+    schemas = SchemaSet()
     for name, entry in visible.items():
         schemas.add(("params", name), entry.binder.model, mode="validation")
         if name != DISCOVER_METHOD:
@@ -378,12 +317,15 @@ def build_document(
     document: dict[str, Any] = {"openrpc": OPENRPC_VERSION, "info": info}
     if service.accessible_at:
         document["servers"] = [{"name": str(service.name), "url": service.accessible_at}]
+    emitted = events.emitted_by_method() if events else {}
     document["methods"] = [
-        _method_object(name, entry, schemas, service.method_timeout)
+        _method_object(name, entry, schemas, service.method_timeout, emitted.get(name, ()))
         for name, entry in visible.items()
     ]
     if schemas.components:
         document["components"] = {"schemas": schemas.components}
+    if events and service.accessible_at:
+        document["x-asyncapi"] = asyncapi_url(service.accessible_at)
     return document
 
 

@@ -5,7 +5,9 @@ aiohttp application here; nothing below imports it.
 """
 
 from ._app import (
+    CONNECTIONS_KEY,
     EVENTS_KEY,
+    IN_FLIGHT_KEY,
     PERIODIC_KEY,
     POOL_KEY,
     ROUTER_KEY,
@@ -21,11 +23,13 @@ from ._microservice import MicroService
 from ._module import Container, Module
 from ._observability import METRICS_KEY
 from ._selfdescription import SELF_DESCRIPTION_KEY
-from ._serving import run, serve
+from ._serving import SHUTDOWN_MARGIN, run, serve
 from ._templates import render_template
 
 __all__ = [
+    "CONNECTIONS_KEY",
     "EVENTS_KEY",
+    "IN_FLIGHT_KEY",
     "METRICS_KEY",
     "PERIODIC_KEY",
     "POOL_KEY",
@@ -33,6 +37,7 @@ __all__ = [
     "SELF_DESCRIPTION_KEY",
     "SERVICE_KEY",
     "SERVING_KEY",
+    "SHUTDOWN_MARGIN",
     "STOPPING_KEY",
     "Container",
     "Discovery",

@@ -18,13 +18,21 @@ Precedence (the first rule that applies decides):
 Tokens are never logged. A denied attempt is logged with the caller's address and the
 reason, without the token: WARNING when a token was presented and rejected, INFO when
 there was none or ``authenticate_request`` refused, ERROR when it raised.
+
+The check runs once per HTTP request, whoever asks first. The self-description asks
+*quietly* (:func:`authenticate` with ``quiet=True``): an anonymous caller of
+``rpc.discover`` simply gets the public document, and nothing is logged unless a private
+method of the same request is then denied.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
+import logging
 import warnings
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..auth._strategies import BaseValidationStrategy, extract_token
@@ -46,6 +54,39 @@ __all__ = [
 ]
 
 DOCS_HINT = "see docs/access-control.md"
+
+
+@dataclass(slots=True)
+class _Decision:
+    """The outcome of one request's access check, with its denial lines not yet logged."""
+
+    identity: Any
+    denials: list[tuple[int, str, tuple[Any, ...]]] = field(default_factory=list)
+    reported: bool = False
+
+
+def _decision_key() -> Any:
+    from aiohttp import web
+
+    # RequestKey (aiohttp >= 3.14) keeps the request's mapping typed; a string before.
+    maker = getattr(web, "RequestKey", None)
+    return maker("gemstone_aio.access_decision", _Decision) if maker else "gemstone_aio.access"
+
+
+_DECISION_KEY: Any = _decision_key()
+
+# While the access check runs, denial lines are collected here instead of logged.
+_denials: contextvars.ContextVar[list[tuple[int, str, tuple[Any, ...]]] | None] = (
+    contextvars.ContextVar("gemstone_aio_denials", default=None)
+)
+
+
+def _deny(service: MicroService, level: int, message: str, *args: Any) -> None:
+    collected = _denials.get()
+    if collected is not None:
+        collected.append((level, message, args))
+    else:
+        service.logger.log(level, message, *args)
 
 
 @functools.cache
@@ -82,8 +123,12 @@ async def authenticate_with_tokens(service: MicroService, request: web.Request) 
     if token is None or strategy is None:
         places = ", ".join(s.describe() for s in strategies) or "no validation strategies"
         # INFO: an anonymous caller is common (and public methods may ask who calls).
-        service.logger.info(
-            "access denied to %s: no API token found (looked in: %s)", _remote(request), places
+        _deny(
+            service,
+            logging.INFO,
+            "access denied to %s: no API token found (looked in: %s)",
+            _remote(request),
+            places,
         )
         return None
     source = strategy.describe()
@@ -95,31 +140,61 @@ async def authenticate_with_tokens(service: MicroService, request: web.Request) 
         if found and not identity:
             identity = TokenIdentity(source)
     if not identity:
-        service.logger.warning(
-            "access denied to %s: the API token in %s was rejected", _remote(request), source
+        _deny(
+            service,
+            logging.WARNING,
+            "access denied to %s: the API token in %s was rejected",
+            _remote(request),
+            source,
         )
         return None
     return identity
 
 
-async def authenticate(service: MicroService, request: web.Request) -> Any:
-    """Run the service's access check for one HTTP request (the framework calls it once).
-
-    Returns:
-        The identity (truthy) of an admitted caller, or a falsy value.
-    """
+async def _decide(service: MicroService, request: web.Request) -> _Decision:
+    collected: list[tuple[int, str, tuple[Any, ...]]] = []
+    token = _denials.set(collected)
     try:
         identity = await _resolve(service.authenticate_request(request))
     except Exception:
         service.logger.exception(
             "authenticate_request raised: access denied to %s", _remote(request)
         )
-        return None
+        identity = None
+    finally:
+        _denials.reset(token)
     if not identity and overrides(service, "authenticate_request"):
-        service.logger.info(
-            "access denied to %s: authenticate_request refused the request", _remote(request)
+        collected.append(
+            (
+                logging.INFO,
+                "access denied to %s: authenticate_request refused the request",
+                (_remote(request),),
+            )
         )
-    return identity
+    return _Decision(identity, collected)
+
+
+async def authenticate(service: MicroService, request: web.Request, *, quiet: bool = False) -> Any:
+    """Run the service's access check for one HTTP request (once, whoever asks first).
+
+    Args:
+        service: The service whose ``authenticate_request`` decides.
+        request: The HTTP request.
+        quiet: Log nothing about a denial now (the self-description asks this way);
+            the lines are logged if a later, non-quiet ask of the same request is denied.
+
+    Returns:
+        The identity (truthy) of an admitted caller, or a falsy value.
+    """
+    decision: _Decision | None = request.get(_DECISION_KEY)
+    if decision is None:
+        decision = await _decide(service, request)
+        request[_DECISION_KEY] = decision
+    if not quiet and not decision.reported:
+        decision.reported = True
+        for level, message, args in decision.denials:
+            service.logger.log(level, message, *args)
+    return decision.identity
 
 
 def nothing_admits(service: MicroService) -> bool:

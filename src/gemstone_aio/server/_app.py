@@ -37,15 +37,19 @@ from ..protocol import _jsonrpc as jsonrpc
 from ._access import authenticate, log_access_setup
 from ._cors import install_cors
 from ._discovery import install_discovery
+from ._drain import InFlight
 from ._events import EventRuntime
 from ._handlers import RequestHandler
+from ._listener import CONNECTIONS_KEY, ConnectionGuard, effective_max_connections
 from ._microservice import MicroService
 from ._observability import ENDPOINT_REQUEST_ID_KEY, METRICS_KEY, install_observability
 from ._periodic import PeriodicTasks, periodic_tasks_ctx
 from ._selfdescription import install as install_self_description
 
 __all__ = [
+    "CONNECTIONS_KEY",
     "EVENTS_KEY",
+    "IN_FLIGHT_KEY",
     "PERIODIC_KEY",
     "POOL_KEY",
     "ROUTER_KEY",
@@ -68,6 +72,8 @@ SERVING_KEY = web.AppKey("gemstone_aio.serving", asyncio.Event)
 """Set once the server listens (``serve()``); never set under a test client that does not."""
 PERIODIC_KEY = web.AppKey("gemstone_aio.periodic", PeriodicTasks)
 """The service's periodic tasks (with their run statistics)."""
+IN_FLIGHT_KEY = web.AppKey("gemstone_aio.in_flight", InFlight)
+"""The endpoint's calls in flight (drained, then cut, on shutdown)."""
 STOPPING_KEY = web.AppKey(
     "gemstone_aio.stopping", list[Callable[[web.Application], Awaitable[None]]]
 )
@@ -89,9 +95,14 @@ def _make_handler(context: CallContext) -> RequestHandler:
     return RequestHandler(context.transport, context.service, context)
 
 
+def _caller_gone(context: CallContext) -> bool:
+    transport = context.transport.transport  # the request's connection; None once lost
+    return transport is None or bool(transport.is_closing())
+
+
 def _error_body(error: JsonRpcError, status: int) -> web.Response:
     return web.Response(
-        body=jsonrpc.dumps(jsonrpc.error_response(None, error)),
+        body=jsonrpc.error_answer(None, error),
         status=status,
         content_type="application/json",
     )
@@ -102,8 +113,16 @@ def _too_large(service: MicroService) -> web.Response:
     return _error_body(RequestTooLarge(data=f"the body exceeds {limit} bytes"), 413)
 
 
+def _body_too_slow(service: MicroService) -> web.Response:
+    response = _error_body(
+        InvalidRequest(data=f"the body did not arrive within {service.body_read_timeout} s"), 408
+    )
+    response.force_close()
+    return response
+
+
 def _make_endpoint(
-    app: web.Application, service: MicroService, router: Router
+    app: web.Application, service: MicroService, router: Router, calls: InFlight
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     # A closure over what every request needs, rather than lookups in ``request.app``.
     # The request-id header and the metrics are read from the app on the first request:
@@ -119,6 +138,8 @@ def _make_endpoint(
             in_flight = hooks if hooks is not None and hooks.enabled else None
         if in_flight is not None:
             in_flight.request_started()
+        task = calls.enter()
+        body: bytes | None = None
         try:
             # The exact header most clients send needs no parsing.
             if (
@@ -132,9 +153,15 @@ def _make_endpoint(
                     415,
                 )
             try:
-                body = await request.read()
+                if request.content.is_eof():  # the usual small body: all there already
+                    body = await request.read()
+                else:
+                    async with asyncio.timeout(service.body_read_timeout):
+                        body = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 return _too_large(service)
+            except TimeoutError:
+                return _body_too_slow(service)
             request_id = sanitize_request_id(request.headers.get(id_header)) if id_header else None
             context = CallContext(
                 service=service,
@@ -143,6 +170,7 @@ def _make_endpoint(
                 request_id=request_id,
                 authenticate=_authenticate,
                 make_handler=_make_handler,
+                caller_gone=_caller_gone,
             )
             token = current_call.set(context)
             try:
@@ -159,7 +187,14 @@ def _make_endpoint(
             if request_id is not None:
                 response.headers[id_header] = request_id
             return response
+        except asyncio.CancelledError:
+            if not calls.cutting or task is None:
+                raise
+            # Cut at the end of the shutdown grace period: answer -32005 while we can.
+            task.uncancel()
+            return web.Response(body=calls.answer_for(body), content_type="application/json")
         finally:
+            calls.leave(task)
             if in_flight is not None:
                 in_flight.request_finished()
 
@@ -183,11 +218,22 @@ def build_router(service: MicroService, blocking: BlockingRunner) -> Router:
     )
 
 
-def _executor_ctx(blocking: BlockingRunner) -> Any:
+EXECUTOR_CLOSE_TIMEOUT = 2.0
+"""Seconds the shutdown waits for blocking calls still running (after the grace period
+cut them off from their callers); threads stuck longer are left behind and counted."""
+
+
+def _executor_ctx(blocking: BlockingRunner, logger: Any) -> Any:
     async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         # Running blocking calls finish; the loop stays free while we wait for them.
-        await asyncio.get_running_loop().run_in_executor(None, blocking.shutdown)
+        stuck = await blocking.aclose(EXECUTOR_CLOSE_TIMEOUT)
+        if stuck:
+            logger.warning(
+                "shutdown: %d blocking call(s) still running after the grace period; "
+                "their threads cannot be stopped and are left behind",
+                stuck,
+            )
 
     return executor_ctx
 
@@ -217,7 +263,13 @@ def make_app(service: MicroService) -> web.Application:
     app[ROUTER_KEY] = build_router(service, pool)
     log_access_setup(service, [n for n, e in app[ROUTER_KEY].methods.items() if e.spec.private])
     app[SERVING_KEY] = asyncio.Event()
-    app.router.add_post(service.endpoint, _make_endpoint(app, service, app[ROUTER_KEY]))
+    app[IN_FLIGHT_KEY] = InFlight()
+    app[CONNECTIONS_KEY] = ConnectionGuard(
+        effective_max_connections(service.max_connections, service.logger), service.logger
+    )
+    app.router.add_post(
+        service.endpoint, _make_endpoint(app, service, app[ROUTER_KEY], app[IN_FLIGHT_KEY])
+    )
     install_cors(app, service.endpoint, service.cors_origins)
     # rpc.discover, get_service_specs, GET {endpoint}/openrpc.json and {endpoint}/docs.
     install_self_description(app, service, app[ROUTER_KEY])
@@ -237,7 +289,7 @@ def make_app(service: MicroService) -> web.Application:
     periodic = PeriodicTasks.from_service(service)
     app[PERIODIC_KEY] = periodic
     app[STOPPING_KEY] = []
-    app.cleanup_ctx.append(_executor_ctx(pool))
+    app.cleanup_ctx.append(_executor_ctx(pool, service.logger))
     app.cleanup_ctx.append(events.transports_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
     install_discovery(app, service, app[SERVING_KEY], app[STOPPING_KEY])

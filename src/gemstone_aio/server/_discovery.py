@@ -161,7 +161,9 @@ def install_discovery(
         discovery.heartbeat.metrics = service.metrics
         readiness = app.get(READINESS_KEY)
         if readiness is not None and discovery.strategies:
-            readiness.checks.append(_registry_check(discovery))
+            # Reported, not required unless ready_required_checks names it: a registry
+            # outage would otherwise take every instance out of rotation at once.
+            readiness.optional.append(_registry_check(discovery))
         discovery.heartbeat.start(serving)
         try:
             yield

@@ -98,14 +98,19 @@ class EventRuntime:
                 await transport.stop_consuming(self.service.shutdown_grace_period)
 
     def _register_checks(self, app: web.Application) -> None:
-        """Add one readiness check per transport (``/ready`` fails while one is down)."""
+        """Add one readiness check per transport, reported but not required.
+
+        Answering calls needs no broker, and every instance shares it: ``/ready``
+        fails while a transport is down only when ``ready_required_checks`` names its
+        check (``"events: *"``), see ``docs/observability.md``.
+        """
         from ..observability._health import READINESS_KEY
 
         readiness: ReadinessState | None = app.get(READINESS_KEY)
         if readiness is None:
             return
         for transport in self.transports:
-            readiness.checks.append(_transport_check(transport))
+            readiness.optional.append(_transport_check(transport))
 
     # -- publishing --------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from ..errors import ServiceConfigurationError
 from ..observability._metrics import MetricsHooks
 from ..protocol import DEFAULT_MAX_PARALLEL_BLOCKING_TASKS
 from ..protocol._collection import collect_event_handlers, collect_exposed
-from ..protocol._decorators import MethodSpec, get_method_spec
+from ..protocol._decorators import EmittedEvent, MethodSpec, get_method_spec
 from ._access import authenticate_with_tokens, check_access_setup
 from ._events import emit
 from ._module import Module
@@ -87,15 +87,36 @@ class MicroService:
         debug: Internal errors carry the exception class and text (never in production).
         max_request_body_size: Largest accepted body in bytes (1 MiB).
         max_batch_length: Most requests in one batch (1000).
-        max_json_depth: Deepest nesting of JSON arrays and objects in a body (64; the
+        max_json_depth: Deepest nesting of JSON arrays and objects in a body (128; the
             parser refuses more than 200 whatever this says).
         batch_concurrency: Most elements of one batch running at once (16).
         method_timeout: Seconds before any call is abandoned (``None``: never).
-        shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10).
+        shutdown_grace_period: Seconds in-flight calls get to finish on shutdown (10); a
+            call still running then is answered -32005, and the process exits at most
+            ``SHUTDOWN_MARGIN`` seconds later whatever its methods do (see
+            ``docs/lifecycle.md``).
+        keepalive_timeout: Seconds a connection may stay open without a complete request
+            (15): idle keep-alive connections, and clients whose headers trickle in.
+        body_read_timeout: Seconds a request body may take to arrive once its headers
+            did (30); a slower one is answered HTTP 408.
+        max_connections: Connections open at once (1000, lowered to fit the open-file
+            limit); past it new connections are closed at once.
+        stuck_call_threshold: Seconds after which a running blocking call counts as
+            stuck (300): when every worker is stuck, ``/health`` answers 503 so that a
+            supervisor restarts the process. ``None``: never.
         health_path: Path of the liveness endpoint (``/health``; ``None``: none).
         ready_path: Path of the readiness endpoint (``/ready``; ``None``: none).
         ready_check_timeout: Seconds one readiness check may take before it fails (5).
+        ready_required_checks: Names of reported-only readiness checks that fail
+            ``/ready`` too, e.g. ``("registry", "events: *")`` (a trailing ``*`` matches
+            a prefix). By default ``/ready`` fails only for ``started`` and the
+            service's own checks; see ``docs/observability.md``.
         metrics_path: Path of the Prometheus endpoint (``/metrics``; ``None``: none).
+        metrics_require_authentication: ``/metrics`` answers only callers that
+            :meth:`authenticate_request` admits (HTTP 403 for others).
+        metrics_show_private_methods: ``/metrics`` and ``statistics`` name private
+            methods to every requester; by default only to requesters the access check
+            admitted, others see ``(private)``.
         use_metrics: Collect Prometheus metrics: ``None`` (default) when prometheus-client
             (the ``metrics`` extra) is installed, ``True`` requires it, ``False`` never.
         use_statistics: Add gemstone 0.10's ``statistics`` JSON-RPC method.
@@ -107,6 +128,9 @@ class MicroService:
         event_transports: Transports events are published on and consumed from (see
             :mod:`gemstone_aio.event.transport`); empty means the in-memory transport.
             Each instance works with its own copies of the listed transports.
+        emitted_events: The events the service emits, declared with their body types
+            (:class:`~gemstone_aio.EmittedEvent`) for its self-description
+            (``{endpoint}/asyncapi.json``); ``@emits`` on a method declares them too.
         cors_origins: Origins whose browsers may call the endpoint (none: CORS off).
         validation_strategies: Where callers' API tokens are looked for, in order
             (``X-Api-Token`` header); see ``docs/access-control.md``.
@@ -148,14 +172,21 @@ class MicroService:
     debug: bool = False
     max_request_body_size: int = 1024 * 1024
     max_batch_length: int = 1000
-    max_json_depth: int = 64
+    max_json_depth: int = 128
     batch_concurrency: int = 16
     method_timeout: float | None = None
     shutdown_grace_period: float = 10.0
+    keepalive_timeout: float = 15.0
+    body_read_timeout: float = 30.0
+    max_connections: int = 1000
+    stuck_call_threshold: float | None = 300.0
     health_path: str | None = "/health"
     ready_path: str | None = "/ready"
     ready_check_timeout: float = 5.0
+    ready_required_checks: Sequence[str] = ()
     metrics_path: str | None = "/metrics"
+    metrics_require_authentication: bool = False
+    metrics_show_private_methods: bool = False
     use_metrics: bool | None = None
     use_statistics: bool = False
     use_tracing: bool = False
@@ -163,6 +194,7 @@ class MicroService:
     request_id_header: str | None = "X-Request-Id"
     log_json: bool = False
     event_transports: Sequence[BaseEventTransport] = ()
+    emitted_events: Sequence[EmittedEvent] = ()
     cors_origins: Sequence[str] = ()
     validation_strategies: Sequence[BaseValidationStrategy] = (HeaderValidationStrategy(),)
     api_tokens: AcceptedTokens = ()
@@ -432,6 +464,7 @@ class MicroService:
         ready: asyncio.Event | None = None,
         argv: Sequence[str] | None = None,
         configure: bool = True,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         """Serve until :meth:`stop` is called or SIGINT/SIGTERM arrives, then shut down cleanly.
 
@@ -440,11 +473,17 @@ class MicroService:
             ready: Set once the service listens (``port`` then holds the real port).
             argv: Command-line arguments for the configuration (``sys.argv[1:]`` if ``None``).
             configure: Run the configuration first (unless ``skip_configuration``).
+            on_stop: Called as soon as a stop is requested (``start()`` arms a watchdog).
         """
         from ._serving import serve
 
         await serve(
-            self, handle_signals=handle_signals, ready=ready, argv=argv, configure=configure
+            self,
+            handle_signals=handle_signals,
+            ready=ready,
+            argv=argv,
+            configure=configure,
+            on_stop=on_stop,
         )
 
     def start(self, argv: Sequence[str] | None = None) -> None:

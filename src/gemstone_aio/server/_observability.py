@@ -9,11 +9,20 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from multidict import istr
 
-from ..observability._health import READINESS_KEY, ReadinessState, health_handler, ready_handler
+from ..errors import ServiceConfigurationError
+from ..observability._health import (
+    READINESS_KEY,
+    ReadinessState,
+    health_handler,
+    ready_handler,
+    required_check_names,
+)
 from ..observability._logs import RequestIdFilter, sanitize_request_id
 from ..observability._metrics import MetricsHooks, metrics_enabled
 from ..observability._statistics import add_statistics_method
 from ..observability._tracing import make_tracer, tracing_enabled
+from ._access import authenticate, nothing_admits
+from ._listener import CONNECTIONS_KEY
 
 if TYPE_CHECKING:
     from ..protocol import BlockingRunner
@@ -50,12 +59,53 @@ def _label_response(name: str) -> Any:
     return label
 
 
-def _metrics_handler(metrics: Any) -> Handler:
-    async def serve_metrics(request: web.Request) -> web.Response:
-        body, content_type = metrics.render(request.headers.get("Accept"))
-        return web.Response(body=body, headers={"Content-Type": content_type})
+def _stuck_workers(service: MicroService, pool: BlockingRunner) -> Callable[[], str | None]:
+    # Liveness: a process whose every blocking worker is stuck cannot recover by itself.
+    def failure() -> str | None:
+        threshold = service.stuck_call_threshold
+        if threshold is None:
+            return None
+        stuck = pool.stuck(threshold)
+        if stuck < pool.max_workers:
+            return None
+        return (
+            f"all {pool.max_workers} blocking workers have been running the same calls for "
+            f"more than {threshold} s (stuck_call_threshold)"
+        )
 
-    return serve_metrics
+    return failure
+
+
+def _metrics_handler(metrics: Any, service: MicroService) -> Handler:
+    if not service.metrics_require_authentication:
+
+        async def serve_metrics(request: web.Request) -> web.Response:
+            body, content_type = metrics.render(request.headers.get("Accept"))
+            return web.Response(body=body, headers={"Content-Type": content_type})
+
+        return serve_metrics
+
+    async def serve_metrics_to_admitted(request: web.Request) -> web.Response:
+        # The endpoint's own access check (fails closed if it raises); a refused scrape
+        # learns nothing, not even which metrics exist. An admitted scraper may learn the
+        # private methods' names, as rpc.discover tells an authenticated caller.
+        if not await authenticate(service, request):
+            raise web.HTTPForbidden(headers={"Cache-Control": "no-store"})
+        body, content_type = metrics.render(request.headers.get("Accept"), show_private=True)
+        return web.Response(
+            body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"}
+        )
+
+    return serve_metrics_to_admitted
+
+
+def _check_metrics_access(service: MicroService) -> None:
+    if service.metrics_require_authentication and service.metrics_path and nothing_admits(service):
+        raise ServiceConfigurationError(
+            f"{type(service).__qualname__}.metrics_require_authentication is true, but nothing "
+            "admits callers, so every scrape would be refused: set api_tokens or override "
+            "authenticate_request(request) (see docs/access-control.md)"
+        )
 
 
 def install_observability(
@@ -64,17 +114,25 @@ def install_observability(
     """Add health, readiness, metrics, statistics, request ids and tracing to ``app``.
 
     What is added follows the service's attributes (``health_path``, ``ready_path``,
-    ``metrics_path``, ``use_metrics``, ``use_statistics``, ``use_tracing``,
-    ``tracer_provider``, ``request_id_header``, ``ready_check_timeout``). It sets
-    ``service.metrics`` and ``service.tracer``.
+    ``ready_check_timeout``, ``ready_required_checks``, ``metrics_path``,
+    ``use_metrics``, ``metrics_require_authentication``, ``metrics_show_private_methods``,
+    ``use_statistics``, ``use_tracing``, ``tracer_provider``, ``request_id_header``).
+    It sets ``service.metrics`` and ``service.tracer``.
 
     Raises:
         ServiceConfigurationError: An optional extra that the settings need is missing,
-            or ``use_statistics`` clashes with a method named ``statistics``.
+            ``use_statistics`` clashes with a method named ``statistics``,
+            ``ready_required_checks`` is not a list of names, or ``/metrics`` requires
+            authentication that nothing can pass.
     """
     _attach_request_id_filter(service.logger)
 
-    readiness = ReadinessState(service.name or "", service.logger, service.ready_check_timeout)
+    readiness = ReadinessState(
+        service.name or "",
+        service.logger,
+        service.ready_check_timeout,
+        required_check_names(service.ready_required_checks, type(service).__qualname__),
+    )
     app[READINESS_KEY] = readiness
 
     async def mark_started(app: web.Application) -> None:
@@ -87,12 +145,16 @@ def install_observability(
     app.on_startup.append(mark_started)
     app.on_shutdown.append(mark_stopping)
     if service.health_path:
-        app.router.add_get(service.health_path, health_handler(service.name or ""))
+        app.router.add_get(
+            service.health_path, health_handler(service.name or "", _stuck_workers(service, pool))
+        )
     if service.ready_path:
         app.router.add_get(service.ready_path, ready_handler)
 
     if service.use_statistics:
-        stats = add_statistics_method(router, service)
+        stats = add_statistics_method(
+            router, service, show_private=bool(service.metrics_show_private_methods)
+        )
 
         async def restart_clock(app: web.Application) -> None:
             stats.restart()
@@ -103,6 +165,7 @@ def install_observability(
     if metrics_enabled(service.use_metrics):
         from ..observability._prometheus import PrometheusMetrics
 
+        guard = app[CONNECTIONS_KEY]
         prometheus = PrometheusMetrics(
             service.name or "",
             router.methods,
@@ -111,10 +174,14 @@ def install_observability(
                 lambda: pool.running,
                 lambda: pool.max_workers,
             ),
+            stuck=lambda: pool.stuck(service.stuck_call_threshold or float("inf")),
+            connections=(lambda: guard.open, lambda: guard.refused),
+            show_private=bool(service.metrics_show_private_methods),
         )
         router.observers.append(prometheus.calls.observe)
         if service.metrics_path:
-            app.router.add_get(service.metrics_path, _metrics_handler(prometheus))
+            _check_metrics_access(service)
+            app.router.add_get(service.metrics_path, _metrics_handler(prometheus, service))
         metrics = prometheus
     app[METRICS_KEY] = metrics
     service.metrics = metrics

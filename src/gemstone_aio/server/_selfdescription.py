@@ -7,8 +7,10 @@
 - the JSON-RPC method ``get_service_specs``, gemstone 0.10's description (unless the
   service exposes a method of that name itself);
 - ``GET {endpoint}/openrpc.json``: the same document over plain HTTP;
+- ``GET {endpoint}/asyncapi.json``: the AsyncAPI 3.0 document of the events the service
+  emits and handles (:mod:`gemstone_aio.selfdescription`);
 - ``GET {endpoint}/docs``: a self-contained HTML page (no external assets) listing the
-  methods, their params, types and docs, with a form to try each one.
+  methods, their params, types and docs, with a form to try each one, and the events.
 
 Private methods appear in all four only when the caller authenticates, the same way a
 call to a private method does (the service's ``authenticate_request``).
@@ -29,8 +31,11 @@ from aiohttp import web
 from ..protocol import CallContext, MethodEntry, Router
 from ..protocol import _jsonrpc as jsonrpc
 from ..protocol._decorators import MethodSpec
+from ..selfdescription._asyncapi import build_asyncapi_document
+from ..selfdescription._events import EventCatalogue
 from ..selfdescription._openrpc import (
     DISCOVER_METHOD,
+    asyncapi_url,
     build_document,
     check_examples,
     service_specs,
@@ -68,28 +73,36 @@ class SelfDescription:
     """The self-description of one served service (one per application).
 
     Documents are generated on first use and cached (one for anonymous callers, one
-    for authenticated ones); ``servers`` is filled in on every request, as the port is
-    only known once the service listens.
+    for authenticated ones, and the events' AsyncAPI document); ``servers`` and
+    ``x-asyncapi`` are filled in on every request, as the port is only known once the
+    service listens.
 
     Args:
         service: The service described.
         router: Its router, whose method table is described.
+
+    Raises:
+        ServiceConfigurationError: The service's event declarations are invalid.
     """
 
     def __init__(self, service: MicroService, router: Router) -> None:
         self.service = service
         self.router = router
+        self.events: Final = EventCatalogue([service, *service.modules])
         self._documents: dict[bool, dict[str, Any]] = {}
+        self._asyncapi: dict[str, Any] | None = None
         self._lock = asyncio.Lock()
         base = service.endpoint.rstrip("/")
         self.openrpc_path: Final = f"{base}/openrpc.json"
+        self.asyncapi_path: Final = f"{base}/asyncapi.json"
         self.docs_path: Final = f"{base}/docs"
 
     def _build(self, include_private: bool) -> dict[str, Any]:
         document = build_document(
-            self.service, self.router.methods, include_private=include_private
+            self.service, self.router.methods, include_private=include_private, events=self.events
         )
         document.pop("servers", None)
+        document.pop("x-asyncapi", None)
         return document
 
     async def document_async(self, *, include_private: bool) -> dict[str, Any]:
@@ -115,13 +128,32 @@ class SelfDescription:
             document["servers"] = [
                 {"name": str(self.service.name), "url": self.service.accessible_at}
             ]
+            if self.events:
+                document["x-asyncapi"] = asyncapi_url(self.service.accessible_at)
             # Keep the specification's key order: servers before methods.
             document = {
                 key: document[key]
-                for key in ("openrpc", "info", "servers", "methods", "components")
+                for key in ("openrpc", "info", "servers", "methods", "components", "x-asyncapi")
                 if key in document
             }
         return document
+
+    def asyncapi_document(self) -> dict[str, Any]:
+        """Return the AsyncAPI 3.0 document of the service's events (the same for everyone)."""
+        if self._asyncapi is None:
+            self._asyncapi = build_asyncapi_document(self.service, self.events)
+        return self._asyncapi
+
+    async def asyncapi_document_async(self) -> dict[str, Any]:
+        """Like :meth:`asyncapi_document`, but a first generation runs in a worker thread."""
+        if self._asyncapi is None:
+            async with self._lock:
+                if self._asyncapi is None:
+                    built = await asyncio.to_thread(
+                        build_asyncapi_document, self.service, self.events
+                    )
+                    self._asyncapi = built
+        return self._asyncapi
 
     # -- the JSON-RPC methods ------------------------------------------------------------
 
@@ -130,7 +162,7 @@ class SelfDescription:
 
         Private methods are listed only when the caller is authenticated.
         """
-        return await self.document_async(include_private=await context.is_authenticated())
+        return await self.document_async(include_private=await self._caller_admitted(context))
 
     async def get_service_specs(self, context: CallContext) -> dict[str, Any]:
         """Describe the service: name, host, port, URL, methods with docs, events handled.
@@ -140,18 +172,34 @@ class SelfDescription:
         return service_specs(
             self.service,
             self.router.methods,
-            include_private=await context.is_authenticated(),
+            include_private=await self._caller_admitted(context),
         )
 
     # -- HTTP --------------------------------------------------------------------------
 
     async def _authenticated(self, request: web.Request) -> bool:
-        # The same access check as the endpoint's (fails closed if it raises).
-        return bool(await authenticate(self.service, request))
+        # The same access check as the endpoint's (fails closed if it raises), asked
+        # quietly: an anonymous reader is no denied call, so nothing is logged. A service
+        # without private methods has nothing to show to the authenticated: no check.
+        if not any(entry.spec.private for entry in self.router.methods.values()):
+            return False
+        return bool(await authenticate(self.service, request, quiet=True))
+
+    async def _caller_admitted(self, context: CallContext) -> bool:
+        if context.transport is None:  # not an HTTP request: the context's own check
+            return await context.is_authenticated()
+        return await self._authenticated(context.transport)
 
     async def handle_openrpc_json(self, request: web.Request) -> web.Response:
         """``GET {endpoint}/openrpc.json``: the document as a JSON file."""
         document = await self.document_async(include_private=await self._authenticated(request))
+        return web.Response(
+            body=jsonrpc.dumps(document), content_type="application/json", headers=_NO_STORE
+        )
+
+    async def handle_asyncapi_json(self, request: web.Request) -> web.Response:
+        """``GET {endpoint}/asyncapi.json``: the events' AsyncAPI document as a JSON file."""
+        document = await self.asyncapi_document_async()
         return web.Response(
             body=jsonrpc.dumps(document), content_type="application/json", headers=_NO_STORE
         )
@@ -163,6 +211,7 @@ class SelfDescription:
             "endpoint": self.service.endpoint,
             "openrpc": self.openrpc_path,
             "document": document,
+            "asyncapi": await self.asyncapi_document_async(),
         }
         nonce = secrets.token_urlsafe(18)
         values = {
@@ -187,11 +236,12 @@ SELF_DESCRIPTION_KEY = web.AppKey("gemstone_aio.self_description", SelfDescripti
 
 
 def install(app: web.Application, service: MicroService, router: Router) -> SelfDescription:
-    """Add the built-in methods and the two GET routes to a service's application.
+    """Add the built-in methods and the three GET routes to a service's application.
 
     Raises:
         ServiceConfigurationError: A method declares an example that does not fit its
-            signature (found now rather than by the first caller of ``rpc.discover``).
+            signature, or the event declarations are invalid (found now rather than by
+            the first caller of ``rpc.discover``).
     """
     description = SelfDescription(service, router)
     builtins = (
@@ -205,6 +255,7 @@ def install(app: web.Application, service: MicroService, router: Router) -> Self
     for name, entry in router.methods.items():
         check_examples(name, entry)
     app.router.add_get(description.openrpc_path, description.handle_openrpc_json)
+    app.router.add_get(description.asyncapi_path, description.handle_asyncapi_json)
     app.router.add_get(description.docs_path, description.handle_docs)
     app[SELF_DESCRIPTION_KEY] = description
     return description

@@ -5,22 +5,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
+from typing import Final
 
 from aiohttp import web
 
 from ..errors import ServiceConfigurationError
 from ..observability._logs import configure_logging
-from ._app import SERVING_KEY, STOPPING_KEY
+from ._app import CONNECTIONS_KEY, IN_FLIGHT_KEY, SERVING_KEY, STOPPING_KEY
 from ._configuration import configure_service
+from ._listener import listen
 from ._microservice import MicroService
 
-__all__ = ["loop_factory", "run", "serve"]
+__all__ = ["SHUTDOWN_MARGIN", "loop_factory", "run", "serve"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+SHUTDOWN_MARGIN: Final = 5.0
+"""Seconds past ``shutdown_grace_period`` after which ``start()`` ends the process, whatever
+its methods, hooks or threads still do (one log line says what was left)."""
+
+_CUT_ANSWER_TIMEOUT: Final = 1.0  # for the -32005 answers of the calls cut at the grace's end
+_CLOSE_TIMEOUT: Final = 1.0  # aiohttp's wait for other handlers once the calls were cut
 
 
 async def serve(
@@ -30,19 +42,22 @@ async def serve(
     ready: asyncio.Event | None = None,
     argv: Sequence[str] | None = None,
     configure: bool = True,
+    on_stop: Callable[[], None] | None = None,
 ) -> None:
     """Serve ``service`` until it is stopped, then drain and release everything.
 
-    ``ready`` (if given) is set once the socket listens and ``service.port`` is the real port.
+    ``ready`` (if given) is set once the socket listens and ``service.port`` is the real
+    port; ``on_stop`` (if given) is called as soon as a stop is requested.
 
     Start-up order: configuration (unless ``configure`` is false or the service has
-    ``skip_configuration``); the application; its cleanup contexts in order (thread pool,
+    ``skip_configuration``); the application; its cleanup contexts in order (executor,
     ``on_service_start``, ..., periodic tasks); then the socket listens.
 
-    Shutdown order: the :data:`~gemstone_aio.server.STOPPING_KEY` callbacks; stop
-    accepting connections; let in-flight calls finish within ``shutdown_grace_period``;
-    then leave the cleanup contexts in reverse order (periodic tasks, ...,
-    ``on_service_stop``, the thread pool). See ``docs/lifecycle.md``.
+    Shutdown order, within ``shutdown_grace_period``: the
+    :data:`~gemstone_aio.server.STOPPING_KEY` callbacks; stop accepting connections; let
+    in-flight calls finish; at the end of the grace, answer the calls still running
+    ``-32005``; then leave the cleanup contexts in reverse order (periodic tasks, ...,
+    ``on_service_stop``, the executor). See ``docs/lifecycle.md``.
     """
     if configure and not service.skip_configuration:
         configure_service(service, argv)
@@ -51,15 +66,23 @@ async def serve(
     service._loop, service._stop_requested = loop, stop
     app = service.make_app()
     runner = web.AppRunner(
-        app, handle_signals=False, shutdown_timeout=service.shutdown_grace_period, access_log=None
+        app,
+        handle_signals=False,
+        shutdown_timeout=_CLOSE_TIMEOUT,
+        access_log=None,
+        keepalive_timeout=service.keepalive_timeout,
     )
     installed: list[signal.Signals] = []
+    listener: asyncio.Server | None = None
     try:
         await runner.setup()
-        site = web.TCPSite(runner, service.host, service.port)
-        await site.start()
+        server = runner.server
+        assert server is not None  # set up just above
+        guard = app[CONNECTIONS_KEY]
+        guard.attach(server)
+        listener = await listen(guard, service.host, service.port)
         if service.port == 0:
-            service.port = int(runner.addresses[0][1])
+            service.port = int(listener.sockets[0].getsockname()[1])
             service.refresh_accessible_at()
         if handle_signals and threading.current_thread() is threading.main_thread():
             for sig in _SIGNALS:
@@ -72,17 +95,44 @@ async def serve(
         for key, value in service.get_current_configuration().items():
             service.logger.debug("configuration %s=%r", key, value)
         await stop.wait()
+        if on_stop is not None:
+            on_stop()
+        deadline = loop.time() + service.shutdown_grace_period
         service.logger.info("%s shutting down", service.name)
-        for callback in app[STOPPING_KEY]:
-            try:
-                await callback(app)
-            except Exception:
-                service.logger.exception("shutdown callback %r failed", callback)
+        await _run_stopping_callbacks(app, service, deadline)
+        listener.close()  # no new connections; open ones finish their current request
+        server.pre_shutdown()
+        calls = app[IN_FLIGHT_KEY]
+        if not await calls.drain(deadline - loop.time()):
+            cut = await calls.cut(_CUT_ANSWER_TIMEOUT)
+            service.logger.warning(
+                "shutdown: %d call(s) still running after the grace period of %s s were "
+                "answered -32005",
+                cut,
+                service.shutdown_grace_period,
+            )
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+        if listener is not None:
+            listener.close()
         await runner.cleanup()
         service._loop = service._stop_requested = None
+
+
+async def _run_stopping_callbacks(
+    app: web.Application, service: MicroService, deadline: float
+) -> None:
+    # Unregistering from registries and the like, within the grace period.
+    try:
+        async with asyncio.timeout_at(deadline):
+            for callback in app[STOPPING_KEY]:
+                try:
+                    await callback(app)
+                except Exception:
+                    service.logger.exception("shutdown callback %r failed", callback)
+    except TimeoutError:
+        service.logger.warning("shutdown callbacks did not finish within the grace period")
 
 
 def loop_factory(use_uvloop: bool | None) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -114,12 +164,65 @@ def run(service: MicroService, argv: Sequence[str] | None = None) -> None:
     """
     if not logging.getLogger().handlers:
         configure_logging(logging.INFO, json_lines=service.log_json)
+    watchdog = _Watchdog(service)
     try:
         with (
             contextlib.suppress(KeyboardInterrupt),
             asyncio.Runner(loop_factory=loop_factory(service.use_uvloop)) as runner,
         ):
-            runner.run(service.serve(argv=argv))
+            runner.run(service.serve(argv=argv, on_stop=watchdog.start))
     except ServiceConfigurationError as exc:
         print(f"{service.name}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    finally:
+        watchdog.cancel()
+    _leave_stuck_threads(service)
+
+
+class _Watchdog:
+    """Ends the process if shutdown overruns the grace period by more than SHUTDOWN_MARGIN.
+
+    A thread timer, so that it fires even if the event loop itself is blocked.
+    """
+
+    def __init__(self, service: MicroService) -> None:
+        self._service = service
+        self._timer: threading.Timer | None = None
+
+    def start(self) -> None:
+        limit = self._service.shutdown_grace_period + SHUTDOWN_MARGIN
+        self._timer = threading.Timer(limit, self._fire, args=(limit,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _fire(self, limit: float) -> None:
+        self._service.logger.error(
+            "shutdown did not finish within %s s (grace period + %s s): ending the process",
+            limit,
+            SHUTDOWN_MARGIN,
+        )
+        logging.shutdown()
+        os._exit(1)
+
+
+def _leave_stuck_threads(service: MicroService) -> None:
+    # Python waits for every executor thread at exit: one stuck in a method forever would
+    # keep the process alive, serving nobody. Idle threads end within moments; stuck ones
+    # are counted, and the process ends without them.
+    prefix = f"gemstone-{service.name}"
+    deadline = time.monotonic() + 1.0
+    stuck = 0
+    for thread in threading.enumerate():
+        if thread.name.startswith(prefix) and thread is not threading.current_thread():
+            thread.join(max(deadline - time.monotonic(), 0.0))
+            stuck += thread.is_alive()
+    if stuck:
+        service.logger.warning(
+            "exiting without waiting for %d blocking call(s) that never returned", stuck
+        )
+        logging.shutdown()
+        os._exit(0)

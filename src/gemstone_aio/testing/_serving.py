@@ -1,9 +1,4 @@
-"""Helpers for testing services with pytest.
-
-Most tests need nothing from here: build the app with ``service.make_app()`` and hand it
-to pytest-aiohttp's ``aiohttp_client`` fixture. For tests that need a real listening
-service (service-to-service calls, discovery, CLI), use :func:`serving`.
-"""
+"""Serving a service in the test's event loop on a free port of 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -12,8 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
-from .server._configuration import configure_service
-from .server._microservice import MicroService
+from ..server._configuration import configure_service
+from ..server._microservice import MicroService
 
 __all__ = ["serving"]
 
