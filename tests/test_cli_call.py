@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from aiohttp import web
 import gemstone_aio as gemstone
 from gemstone_aio.registry import ServiceRegistry
 from gemstone_aio.testing import serving
-from tests.fixtures.cli import RunCli, WireRecorder, free_port
+from tests.fixtures.cli import RunCli, WireRecorder, free_port, start_cli
 from tests.fixtures.services import Calculator
 
 
@@ -52,16 +53,20 @@ async def calc() -> AsyncIterator[Calculator]:
 # -- call_raw: params forms --------------------------------------------------------------
 
 
-async def test_call_raw_prints_timing_and_result(calc: Calculator, gemstone_cli: RunCli) -> None:
-    result = await gemstone_cli(
-        "call_raw", calc.accessible_at, "subtract", "minuend:=42", "subtrahend:=23"
-    )
-    assert result.code == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith("[!] Method call: ")
-    assert lines[0].endswith(" seconds")
-    assert lines[1:] == ["[!] Result:", "", "19"]
-    assert result.stderr == ""
+async def test_call_raw_prints_the_result_on_stdout_and_timing_on_stderr(
+    calc: Calculator, gemstone_cli: RunCli
+) -> None:
+    """The result alone on stdout (it pipes cleanly); the timing on stderr. ``call_raw``,
+    gemstone 0.10's spelling, runs the same command."""
+    for spelling in ("call-raw", "call_raw"):
+        result = await gemstone_cli(
+            spelling, calc.accessible_at, "subtract", "minuend:=42", "subtrahend:=23"
+        )
+        assert result.code == 0, result.stderr
+        assert result.stdout == "19\n"
+        (note,) = result.stderr.splitlines()
+        assert note.startswith("[!] Method call: ")
+        assert note.endswith(" seconds")
 
 
 async def test_call_raw_json_prints_only_the_result(calc: Calculator, gemstone_cli: RunCli) -> None:
@@ -246,7 +251,8 @@ async def test_timeout_exits_3(calc: Calculator, gemstone_cli: RunCli) -> None:
         ([], ["a=1", "2"], "error: 'a=1' is by name and '2' is by position"),
         ([], ["n:=oops"], "error: 'n:=oops': the value after ':=' is not JSON"),
         ([], ["a=1", "a=2"], "error: param 'a' is given twice"),
-        (["--header", "nocolon"], [], "error: --header 'nocolon': expected 'Name: value'"),
+        (["--header", "nocolon"], [], "error: --header 'nocolon': expected NAME:VALUE"),
+        (["--bearer", " "], [], "error: --bearer needs a token"),
         (["--timeout", "0"], [], "error: --timeout must be positive, got 0.0"),
     ],
 )
@@ -306,12 +312,13 @@ async def test_call_through_registry(calc: Calculator, gemstone_cli: RunCli) -> 
             "call", "--registry", registry.accessible_at, "calc*", "subtract", "10", "4"
         )
         assert result.code == 0, result.stderr
-        lines = result.stdout.splitlines()
+        assert result.stdout == "6\n"
+        lines = result.stderr.splitlines()
         assert lines[0].startswith("[!] Service identification: ")
         assert lines[1] == "[!] Service name: calc*"
         assert lines[2] == f"[!] Service URL : {calc.accessible_at}"
         assert lines[3].startswith("[!] Method call: ")
-        assert lines[4:] == ["[!] Result:", "", "6"]
+        assert len(lines) == 4
         via_env = await gemstone_cli(
             "call",
             "--json",
@@ -357,3 +364,88 @@ async def test_call_all_instances_dead_exits_3(gemstone_cli: RunCli) -> None:
         result = await gemstone_cli("call", "-r", registry.accessible_at, "calculator", "m")
     assert result.code == 3
     assert result.stderr.startswith(f"error: cannot reach {dead}")
+
+
+# -- credentials, globs, Ctrl-C ------------------------------------------------------------
+
+
+async def test_bearer_and_headers_are_sent(
+    plain_recorder: tuple[WireRecorder, str], gemstone_cli: RunCli
+) -> None:
+    """``--bearer TOKEN`` sends ``Authorization: Bearer TOKEN``; ``-H NAME:VALUE`` a header."""
+    recorder, url = plain_recorder
+    result = await gemstone_cli(
+        "call-raw", "--bearer", "b3arer", "-H", "X-Trace:abc", "--header", "X-Other: v", url, "m"
+    )
+    assert result.code == 0, result.stderr
+    headers = recorder.headers[-1]
+    assert headers["Authorization"] == "Bearer b3arer"
+    assert (headers["X-Trace"], headers["X-Other"]) == ("abc", "v")
+
+
+class Greeter(gemstone.MicroService):
+    """A service without ``subtract``, found by the same glob as the calculator."""
+
+    name = "shop.greeter"
+
+    @gemstone.exposed_method()
+    async def greet(self) -> str:
+        return "hi"
+
+
+async def test_a_glob_calls_a_service_that_has_the_method(
+    calc: Calculator, gemstone_cli: RunCli
+) -> None:
+    """``shop.*`` matches a greeter (listed first) and a calculator: the calculator answers;
+    a method no match has is a one-line error, exit 4."""
+    async with serving(ServiceRegistry()) as registry, serving(Greeter()) as greeter:
+        await registry.ping("shop.greeter", greeter.accessible_at or "")
+        await registry.ping("shop.calculator", calc.accessible_at or "")
+        assert (await registry.locate_service("shop.*"))[0] == greeter.accessible_at
+        found, missing, exact = await asyncio.gather(
+            gemstone_cli("call", "-r", registry.accessible_at, "shop.*", "subtract", "5", "2"),
+            gemstone_cli("call", "-r", registry.accessible_at, "shop.*", "nope"),
+            gemstone_cli("call", "-r", registry.accessible_at, "shop.greeter", "subtract"),
+        )
+    assert (found.code, found.stdout) == (0, "3\n"), found.stderr
+    assert f"[!] Service URL : {calc.accessible_at}" in found.stderr
+    assert missing.code == 4
+    assert missing.stderr == (
+        f"error: no service matching 'shop.*' has a method 'nope' (asked 2: "
+        f"{greeter.accessible_at}, {calc.accessible_at})\n"
+    )
+    assert exact.code == 1  # an exact name: the service's own answer, method not found
+    assert "JSON-RPC error -32601" in exact.stderr
+
+
+class Sleepy(gemstone.MicroService):
+    """Says when a call started, then waits until released."""
+
+    name = "sleepy"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+        self.released = asyncio.Event()
+
+    @gemstone.exposed_method()
+    async def nap(self) -> str:
+        self.started.set()
+        await self.released.wait()
+        return "rested"
+
+
+async def test_ctrl_c_during_a_call_exits_130_quietly() -> None:
+    """Ctrl-C while waiting for an answer: exit 130, nothing on stdout or stderr."""
+    async with serving(Sleepy()) as sleepy:
+        proc = await start_cli("call-raw", "--no-discover", sleepy.accessible_at or "", "nap")
+        try:
+            await asyncio.wait_for(sleepy.started.wait(), 20)  # the call is in flight
+            proc.send_signal(signal.SIGINT)
+            out, err = await asyncio.wait_for(proc.communicate(), 20)
+        finally:
+            sleepy.released.set()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert (proc.returncode, out, err) == (130, b"", b"")

@@ -50,7 +50,7 @@ async def test_describe_a_service(gemstone_cli: RunCli) -> None:
     assert table.code == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0] == f"shelf {gemstone.__version__} — {service.accessible_at}"
-    signature = "add(title: string, copies: integer = …, *tags: string) -> integer"
+    signature = "add(title: string, copies: integer = 1, *tags: string) -> integer"
     assert signature in lines
     assert lines[lines.index(signature) + 1] == "    Put a book on the shelf."
     assert not any(line.startswith("burn(") for line in lines)  # private, not authenticated
@@ -112,3 +112,79 @@ async def test_describe_failures(
     )
     assert unreachable.code == 3
     assert unreachable.stderr.startswith(f"error: cannot reach {dead}")
+
+
+async def test_describe_lists_the_events(gemstone_cli: RunCli) -> None:
+    """After the methods come the events, from the service's AsyncAPI document: payload
+    type, whether the service emits (and how) or handles each, and its description."""
+    from examples.self_description import PizzaService
+
+    async with serving(PizzaService()) as service:
+        result = await gemstone_cli("describe", service.accessible_at)
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    events = lines[lines.index("events") :]
+    assert events == [
+        "events",
+        "",
+        "menu.viewed: any (untyped) — emits broadcast",
+        "",
+        "order.placed: Order — emits one-of-N",
+        "    An order as the kitchen sees it.",
+        "",
+        "oven.ready: OvenReady — handles",
+        "    An oven is free for the next pizza.",
+    ]
+
+
+class Marked(gemstone.MicroService):
+    """Docstrings with reStructuredText markup; the framework's statistics method."""
+
+    name = "marked"
+    use_statistics = True
+
+    @gemstone.exposed_method()
+    async def weigh(self, item: str, unit: str = "kg", exact: bool = False) -> float:
+        """Weigh ``item`` in ``unit``, see :class:`~shop.Scale` and :ref:`the scales <x>`."""
+        return 1.0
+
+
+class OwnStatistics(gemstone.MicroService):
+    """A service whose own method is called ``statistics``."""
+
+    name = "own_statistics"
+
+    @gemstone.exposed_method()
+    async def statistics(self) -> int:
+        """How many items were sold."""
+        return 3
+
+
+async def test_describe_shows_defaults_hides_builtins_and_renders_docs(
+    gemstone_cli: RunCli,
+) -> None:
+    """Defaults are shown, inline markup is read as text, the framework's methods appear
+    only with --all; a service's own method named like a built-in is listed."""
+    async with serving(Marked()) as marked, serving(OwnStatistics()) as own:
+        table, everything, theirs = await asyncio.gather(
+            gemstone_cli("describe", marked.accessible_at),
+            gemstone_cli("describe", "--all", marked.accessible_at),
+            gemstone_cli("describe", own.accessible_at),
+        )
+    assert table.code == 0, table.stderr
+    lines = table.stdout.splitlines()
+    signature = 'weigh(item: string, unit: string = "kg", exact: boolean = false) -> number'
+    assert lines[2:5] == [
+        signature,
+        "    Weigh item in unit, see Scale and the scales.",
+        "",
+    ]
+    assert lines[-1] == (
+        "(built-in methods not shown: get_service_specs, rpc.discover, statistics; "
+        "--all shows them)"
+    )
+    assert not any(line.startswith(("rpc.discover(", "statistics(")) for line in lines)
+    all_lines = everything.stdout.splitlines()
+    for builtin in ("rpc.discover() -> ", "get_service_specs() -> ", "statistics() -> "):
+        assert any(line.startswith(builtin) for line in all_lines), builtin
+    assert "statistics() -> integer" in theirs.stdout.splitlines()

@@ -131,6 +131,7 @@ async def test_broker_failures_and_bad_urls(gemstone_cli: RunCli) -> None:
 
 
 async def test_listen_stops_on_ctrl_c(rabbitmq_url: str) -> None:
+    """Ctrl-C is how one stops ``listen``: exit 130, and nothing said about it."""
     listener = await start_cli("listen", "--url", rabbitmq_url, unique("quiet"))
     try:
         await _ready(listener)
@@ -141,7 +142,7 @@ async def test_listen_stops_on_ctrl_c(rabbitmq_url: str) -> None:
             listener.kill()
             await listener.wait()
     assert listener.returncode == 130
-    assert err.decode() == "error: interrupted\n"
+    assert err == b""  # after the "listening for" line _ready read: nothing
     assert out == b""
 
 

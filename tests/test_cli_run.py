@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sys
 import textwrap
+from asyncio.subprocess import PIPE
 from pathlib import Path
 
 import pytest
 
 import gemstone_aio
 from gemstone_aio.client import RemoteService
-from tests.fixtures.cli import RunCli, free_port, start_cli, stop, wait_for_line
+from tests.fixtures.cli import RunCli, cli_env, free_port, start_cli, stop, wait_for_line
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -214,13 +217,25 @@ async def test_reload_restarts_on_change(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["call", "call_raw", "call-raw", "describe", "run", "registry", "new", "emit", "listen"],
+    [
+        "call",
+        "call_raw",
+        "call-raw",
+        "describe",
+        "run",
+        "registry",
+        "new",
+        "emit",
+        "listen",
+        "shell",
+    ],
 )
 async def test_help_of_every_command_has_an_example(command: str, gemstone_cli: RunCli) -> None:
     result = await gemstone_cli(command, "--help")
     assert result.code == 0, result.stderr
     assert "Example" in result.stdout
-    assert f"gemstone {command.replace('-', '_')}" in result.stdout
+    assert f"gemstone {command.replace('_', '-')}" in result.stdout
+    assert "<bool>" not in result.stdout  # flags are shown as flags
 
 
 async def test_top_level_help_and_version(gemstone_cli: RunCli) -> None:
@@ -242,11 +257,57 @@ async def test_docs_first_session(gemstone_cli: RunCli) -> None:
     try:
         await wait_for_line(proc.stderr, "serving at")
         result = await gemstone_cli(
-            "call_raw", f"http://127.0.0.1:{port}/api", "say_hello", "name=world"
+            "call-raw", f"http://127.0.0.1:{port}/api", "say_hello", "name=world"
         )
     finally:
         assert await stop(proc) == 0
     assert result.code == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith("[!] Method call: ")
-    assert lines[1:] == ["[!] Result:", "", '"hello world"']
+    assert result.stderr.startswith("[!] Method call: ")
+    assert result.stdout == '"hello world"\n'
+
+
+async def test_run_a_file_that_imports_its_project_from_the_working_directory() -> None:
+    """``gemstone run examples/tutorial/orders.py`` from the checkout: the file imports
+    ``examples.tutorial.settings``, which the working directory makes importable. (Run by
+    the console script: ``python -m`` would put the working directory on the path itself.)"""
+    port = free_port()
+    env = cli_env({"REGISTRY_URL": f"http://127.0.0.1:{free_port()}/api"})
+    proc = await asyncio.create_subprocess_exec(
+        _gemstone_script(),
+        "run",
+        "examples/tutorial/orders.py",
+        "--port",
+        str(port),
+        cwd=EXAMPLES.parent,
+        env=env,
+        stdout=PIPE,
+        stderr=PIPE,
+    )
+    try:
+        line = await wait_for_line(proc.stderr, "serving at")
+        assert f"http://127.0.0.1:{port}/api" in line
+    finally:
+        assert await stop(proc) == 0
+
+
+def _gemstone_script() -> str:
+    found = shutil.which("gemstone", path=str(Path(sys.executable).parent)) or shutil.which(
+        "gemstone"
+    )
+    assert found is not None, "the gemstone console script is not installed"
+    return found
+
+
+async def test_shell_completion_is_enabled() -> None:
+    """Tab completion for bash/zsh/fish: the completion script, and real completions."""
+    script = _gemstone_script()
+    shown = await asyncio.create_subprocess_exec(
+        script, "--show-completion", "bash", stdout=PIPE, stderr=PIPE, env=cli_env()
+    )
+    out, err = await asyncio.wait_for(shown.communicate(), 30)
+    assert shown.returncode == 0, err.decode()
+    assert "_GEMSTONE_COMPLETE=complete_bash" in out.decode()
+    env = cli_env({"_GEMSTONE_COMPLETE": "complete_bash", "COMP_WORDS": "gemstone ca", "COMP_CWORD": "1"})
+    completed = await asyncio.create_subprocess_exec(script, stdout=PIPE, stderr=PIPE, env=env)
+    out, err = await asyncio.wait_for(completed.communicate(), 30)
+    assert out.decode().split() == ["call", "call-raw"], err.decode()

@@ -169,6 +169,6 @@ async def test_method_timeout(aiohttp_client: AiohttpClient) -> None:
     assert answer["error"] == {
         "code": -32003,
         "message": "Method timed out",
-        "data": {"timeout": 0.05},
+        "data": {"timeout": 0.05, "limit": "method"},
     }
     assert await call(client, "quick", 2) == 1

@@ -55,6 +55,17 @@ class Hangs(gemstone.MicroService):
     @gemstone.exposed_method()
     async def wait_for_release(self) -> str:
         self.entered.set()
+        try:
+            await self.async_let_go.wait()
+        except asyncio.CancelledError:
+            self.finished.append("release cancelled")
+            raise
+        self.finished.append("released")
+        return "done"
+
+    @gemstone.exposed_method(cancellable=False)
+    async def wait_for_release_to_the_end(self) -> str:
+        self.entered.set()
         await self.async_let_go.wait()
         self.finished.append("released")
         return "done"
@@ -91,25 +102,32 @@ async def test_hanging_handlers_time_out_and_the_pool_recovers(
             await asyncio.sleep(0.01)
 
 
-async def test_client_disconnecting_mid_call() -> None:
-    """A caller that goes away mid-call: the call completes, nothing leaks, service answers on."""
+@pytest.mark.parametrize(
+    ("method", "outcome"),
+    [("wait_for_release", "release cancelled"), ("wait_for_release_to_the_end", "released")],
+)
+async def test_client_disconnecting_mid_call(method: str, outcome: str) -> None:
+    """A caller that goes away mid-call cancels it (an uncancellable method completes);
+    nothing leaks; the service answers on."""
     service = Hangs()
     async with serving(service):
         url = service.accessible_at or ""
         tasks_before = len(asyncio.all_tasks())
         session = aiohttp.ClientSession()
         pending = asyncio.create_task(
-            session.post(url, json={"jsonrpc": "2.0", "method": "wait_for_release", "id": 1})
+            session.post(url, json={"jsonrpc": "2.0", "method": method, "id": 1})
         )
         await asyncio.wait_for(service.entered.wait(), WAIT)  # the handler is running
         pending.cancel()
         await session.close()
         with pytest.raises(asyncio.CancelledError):
             await pending
-        service.async_let_go.set()
+        if outcome == "released":
+            service.async_let_go.set()
         async with asyncio.timeout(WAIT):
-            while "released" not in service.finished:  # noqa: ASYNC110 -- set by the handler
+            while outcome not in service.finished:  # noqa: ASYNC110 -- set by the handler
                 await asyncio.sleep(0.01)
+        assert service.finished == [outcome]
         async with (
             aiohttp.ClientSession() as fresh,
             fresh.post(url, json={"jsonrpc": "2.0", "method": "quick", "id": 2}) as response,

@@ -231,3 +231,55 @@ async def test_credentials_typed_in_the_page_reveal_and_call_private_methods(pag
         status, answer = await _submit_and_read(page, "revenue")
         assert (status, answer["result"]) == (200, {})
         assert _console_problems(page.events) == []
+
+
+EVENTS = "[...document.querySelectorAll('section.event[data-event]')].map(s => s.dataset.event)"
+
+
+async def test_the_page_shows_the_events_beside_the_methods(page: Page) -> None:
+    """Events the service emits and handles are listed with their payload type and
+    schema, delivery mode, the methods emitting them and the RabbitMQ routes; an
+    undeclared event shows as untyped; methods link to the events they emit."""
+    async with serving(PizzaService()) as service:
+        await page.send("Page.navigate", url=f"{service.accessible_at}/docs")
+        await page.wait_for("document.body && document.body.dataset.rendered")
+        assert await page.evaluate(EVENTS) == ["menu.viewed", "order.placed", "oven.ready"]
+
+        def text_of(selector: str) -> Any:
+            return page.evaluate(
+                f"[...document.querySelectorAll({json.dumps(selector)})].map(e => e.textContent)"
+            )
+
+        assert await text_of("#event-order\\.placed h2 .badge") == ["emits · one-of-N"]
+        assert await text_of("#event-menu\\.viewed h2 .badge") == ["emits · broadcast", "untyped"]
+        assert await text_of("#event-oven\\.ready h2 .badge") == ["handles"]
+        assert await text_of("#event-order\\.placed .payload-type") == ["Order"]
+        schema = json.loads((await text_of("#event-order\\.placed pre.payload"))[0])
+        assert schema["required"] == ["id", "pizzas"]
+        assert await text_of("#event-order\\.placed .delivery li") == [
+            "Emitted one-of-N: exactly one subscribing instance handles it, at least once — by order"
+        ]
+        assert await page.evaluate(
+            "document.querySelector('#event-order\\\\.placed .delivery a').getAttribute('href')"
+        ) == ("#method-order")
+        oven = await text_of("#event-oven\\.ready .delivery li")
+        assert oven[0].startswith("Handled in both modes: Put the next order in the free oven.")
+        routes = await text_of("#event-oven\\.ready .routes li")
+        assert "receive consumes queue gemstone.tasks.oven.ready (durable)" in routes
+        assert (
+            "send publishes to direct exchange gemstone.dead-letter, routing key oven.ready"
+            + (" (persistent)")
+            in routes
+        )
+        assert await text_of("#method-order .emits") == ["Emits: order.placed"]
+        assert await text_of("nav h4") == ["Events"]
+        assert "OvenReady" in await page.evaluate(
+            "[...document.querySelectorAll('#schemas h3')].map(h => h.textContent)"
+        )
+        requested = [
+            event["params"]["request"]["url"]
+            for event in page.events
+            if event["method"] == "Network.requestWillBeSent"
+        ]
+        assert requested == [f"{service.accessible_at}/docs"]  # nothing else is loaded
+        assert _console_problems(page.events) == []

@@ -53,7 +53,7 @@ from .errors import (
     ServiceShuttingDown,
 )
 from .event import BaseEventTransport, InMemoryEventTransport, RabbitMqEventTransport
-from .protocol import EmittedEvent, emits, event_handler, exposed_method
+from .protocol import EmittedEvent, emits, event_handler, exposed_method, time_left
 from .server import (
     Container,
     GemstoneCustomHandler,
@@ -114,6 +114,7 @@ __all__ = [
     "public_method",
     "render_template",
     "requires_handler_reference",
+    "time_left",
     "tokens_equal",
 ]
 

@@ -182,7 +182,11 @@ def results(answer: Any) -> list[Any]:
 # -- defect 1: a method's time limit in a batch ------------------------------------------
 
 
-TIMED_OUT = {"code": -32003, "message": "Method timed out", "data": {"timeout": LIMIT}}
+TIMED_OUT = {
+    "code": -32003,
+    "message": "Method timed out",
+    "data": {"timeout": LIMIT, "limit": "method"},
+}
 
 
 async def test_time_limit_in_a_batch_answers_only_that_element(router: Router) -> None:

@@ -238,7 +238,7 @@ SHAPES = [
     pytest.param(
         Shape(
             request("stuck", id=11),
-            error(11, -32003, "Method timed out", {"timeout": LIMIT}),
+            error(11, -32003, "Method timed out", {"timeout": LIMIT, "limit": "method"}),
             ("stuck", -32003),
         ),
         id="method-time-limit",
@@ -246,7 +246,7 @@ SHAPES = [
     pytest.param(
         Shape(
             request("stuck_by_default", id=12),
-            error(12, -32003, "Method timed out", {"timeout": LIMIT}),
+            error(12, -32003, "Method timed out", {"timeout": LIMIT, "limit": "service"}),
             ("stuck_by_default", -32003),
             default_timeout=LIMIT,
         ),

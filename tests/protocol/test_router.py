@@ -385,7 +385,7 @@ async def test_the_method_time_limit_beats_the_default(blocking_runner: Blocking
     assert error_of(await call(router, request("limited", id=1))) == {
         "code": -32003,
         "message": "Method timed out",
-        "data": {"timeout": 0.05},
+        "data": {"timeout": 0.05, "limit": "method"},
     }
 
 
@@ -396,10 +396,10 @@ async def test_the_default_time_limit(
     assert error_of(await call(router, request("unlimited", id=1))) == {
         "code": -32003,
         "message": "Method timed out",
-        "data": {"timeout": 0.05},
+        "data": {"timeout": 0.05, "limit": "service"},
     }
     assert any(
-        r.levelno == logging.WARNING and "unlimited timed out after 0.05 s" in r.getMessage()
+        r.levelno == logging.WARNING and "unlimited timed out after 0.05 s (service limit)" in r.getMessage()
         for r in caplog.records
     )
 

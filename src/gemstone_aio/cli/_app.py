@@ -14,6 +14,7 @@ from ._output import ExitCode
 from ._registry import registry
 from ._run import run
 from ._shell import shell
+from ._typed_client import client
 
 __all__ = ["app", "main"]
 
@@ -54,6 +55,7 @@ app.command("call", epilog=EPILOG)(call)
 app.command("call-raw", epilog=EPILOG)(call_raw)
 app.command("call_raw", hidden=True, epilog=EPILOG)(call_raw)  # gemstone 0.10's spelling
 app.command("describe", epilog=EPILOG)(describe)
+app.command("client", epilog=EPILOG)(client)
 app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run)
 app.command("registry")(registry)
 app.command("new")(new)

@@ -76,7 +76,9 @@ def builtin_methods(document: Mapping[str, Any]) -> set[str]:
         if not isinstance(method, Mapping):
             continue
         name = str(method.get("name"))
-        if name.startswith("rpc.") or summaries.get(name) == method.get("summary"):
+        if name.startswith("rpc.") or (
+            name in summaries and summaries[name] == method.get("summary")
+        ):
             found.add(name)
     return found
 

@@ -284,13 +284,17 @@ def shell(
         console = _AsyncConsole(namespace, loop)
         console.interact(banner=_banner(services), exitmsg="")
     finally:
-        closing = [s._client.close() for s in services.values()]
-        if closing:
-            asyncio.run_coroutine_threadsafe(asyncio.gather(*closing), loop).result(10)
+        if services:
+            asyncio.run_coroutine_threadsafe(_close(services), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         runner.join(10)
         loop.close()
     sys.stdout.flush()
+
+
+async def _close(services: Mapping[str, ShellService]) -> None:
+    for service in services.values():
+        await service._client.close()  # on the shell's loop, where the sessions live
 
 
 async def _on(loop: asyncio.AbstractEventLoop, coro: Any) -> ExitCode:

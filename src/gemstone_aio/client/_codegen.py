@@ -61,7 +61,7 @@ def _pascal(text: str) -> str:
 class _Writer:
     def __init__(self, document: Mapping[str, Any], class_name: str | None, url: str | None):
         self.document = document
-        info = document.get("info") if isinstance(document.get("info"), Mapping) else {}
+        info: Mapping[str, Any] = document.get("info") or {}
         self.title = str(info.get("title") or "service")
         self.version = str(info.get("version") or "")
         self.description = str(info.get("description") or "")
@@ -135,8 +135,8 @@ class _Writer:
         params = self.params(method)
         structure = method.get("paramStructure", "either")
         extra = method.get("x-additional-params")
-        result = method.get("result") if isinstance(method.get("result"), Mapping) else {}
-        schema = result.get("schema", {}) if result else {}
+        result: Mapping[str, Any] = method.get("result") or {}
+        schema = result.get("schema", {})
         returns = self.types.annotation(schema)
         if isinstance(schema, Mapping) and schema.get("type") == "null":
             returns = "None"
@@ -169,23 +169,19 @@ class _Writer:
     ) -> list[str]:
         summary = str(method.get("summary") or "").strip()
         description = str(method.get("description") or "").strip()
-        if not summary:
-            summary = description.split("\n\n", 1)[0] or f"Call ``{method['name']}``."
-        summary = " ".join(summary.split())
+        first, _, rest = description.partition("\n\n")
+        if not summary or " ".join(first.split()) == " ".join(summary.split()):
+            summary = summary or first  # the description repeats the summary first
+            description = rest.strip()
+        summary = " ".join(summary.split()) or f"Call ``{method['name']}``."
         if summary[-1] not in ".?!":
             summary += "."
         paragraphs = [summary]
-        rest = description.split("\n\n", 1)[1] if "\n\n" in description else ""
-        if description and " ".join(description.split()) != summary.rstrip("."):
-            if not description.startswith(summary.rstrip(".")):
-                rest = description
-        if rest:
-            paragraphs.append(rest)
+        if description:
+            paragraphs.append(description)
         if method.get("deprecated"):
             paragraphs.append("Deprecated by the service.")
-        entries = [
-            f"    {'*' if p.variadic else ''}{p.name}: {p.description}" for p in params
-        ]
+        entries = [f"    {'*' if p.variadic else ''}{p.name}: {p.description}" for p in params]
         if has_extra:
             entries.append(f"    **{extra_name}: Further params, by name.")
         if entries:
@@ -218,7 +214,7 @@ class _Writer:
         lines: list[str] = []
         if structure == "by-position":
             items = [f"*{p.name}" if p.variadic else p.name for p in params]
-            # Optional ones left out are sent by name by nobody: stop at the first OMITTED.
+            # Python binds positions in order, so params left OMITTED are only trailing ones.
             lines += exploded("params: list[typing.Any] = [", items, "]", 8)
             if any(p.default == "OMITTED" for p in params):
                 lines.append("        params = [p for p in params if p is not OMITTED]")
@@ -227,18 +223,16 @@ class _Writer:
             if extra is not None and structure == "by-name":
                 items.append(f"**{extra_name}")
             lines += exploded("params: dict[str, typing.Any] = {", items, "}", 8)
-        call = f"self._call({string(method['name'])}, params)"
-        call = call if blocking else f"await {call}"
+        call = [string(method["name"]), "params"]
+        wait = "" if blocking else "await "
         if returns == "typing.Any":
-            lines += exploded("return ", [call], "", 8) if False else [f"        return {call}"]
+            lines += exploded(f"return {wait}self._call(", call, ")", 8)
         elif returns == "None":
-            lines.append(f"        {call}")
+            lines += exploded(f"{wait}self._call(", call, ")", 8)
         else:
-            lines.append(f"        reply = {call}")
-            lines += [
-                f"        result: {returns} = self._result({returns}, reply)",
-                "        return result",
-            ]
+            lines += exploded(f"reply = {wait}self._call(", call, ")", 8)
+            lines += exploded(f"result: {returns} = self._result(", [returns, "reply"], ")", 8)
+            lines.append("        return result")
         return lines
 
     # -- the module ----------------------------------------------------------------------

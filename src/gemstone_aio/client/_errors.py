@@ -17,6 +17,7 @@ __all__ = [
     "InternalServerError",
     "InvalidParamsError",
     "MethodNotFoundError",
+    "ResponseTooLargeError",
     "ServiceUnavailableError",
 ]
 
@@ -55,6 +56,10 @@ class CallTimeoutError(GemstoneTransportError, TimeoutError):
 
 class BadResponseError(GemstoneTransportError):
     """The reply is not JSON, or not a JSON-RPC 2.0 response."""
+
+
+class ResponseTooLargeError(BadResponseError):
+    """The reply body is larger than the client's ``max_response_size``."""
 
 
 class HttpStatusError(GemstoneTransportError):

@@ -102,8 +102,10 @@ def docstring(paragraphs: Sequence[str], indent: int) -> list[str]:
     width = max(LINE - indent, 40)
     body: list[str] = []
     for index, paragraph in enumerate(p for p in paragraphs if p.strip()):
-        if index:
-            body.append("")
+        if not index:  # the summary stays one line, whatever its length (pydocstyle D205)
+            body.append(" ".join(paragraph.split()))
+            continue
+        body.append("")
         for line in paragraph.rstrip().splitlines():
             if not line.strip():
                 body.append("")
@@ -126,7 +128,7 @@ def docstring(paragraphs: Sequence[str], indent: int) -> list[str]:
         text += " "  # a quote right before the closing ones would end the string early
     quotes = '"""'
     lines = text.split("\n")
-    if len(lines) == 1 and len(pad) + len(lines[0]) + 6 <= LINE:
+    if len(lines) == 1:  # even if too long: pydocstyle wants a one-line docstring so (D200)
         return [pad + quotes + lines[0] + quotes]
     out = [pad + quotes + lines[0]]
     out.extend(pad + line if line else "" for line in lines[1:])

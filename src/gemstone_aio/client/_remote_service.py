@@ -16,15 +16,24 @@ import aiohttp
 from ..errors import CalledServiceError
 from ..observability._logs import current_request_id
 from ..observability._tracing import current_tracer, start_span
+from ..protocol import TIMEOUT_HEADER, time_left
 from ..protocol import _jsonrpc as jsonrpc
 from ._batch import Batch
 from ._blocking import AsyncMethodCall, LoopRunner, in_running_loop
-from ._errors import BadResponseError, CallTimeoutError, HttpStatusError, ServiceUnavailableError
+from ._errors import (
+    BadResponseError,
+    CallTimeoutError,
+    HttpStatusError,
+    ResponseTooLargeError,
+    ServiceUnavailableError,
+)
 from ._wire import make_message, make_params, next_id
 
 __all__ = ["DEFAULT_TIMEOUT", "RemoteService"]
 
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
+"""The largest reply body a client accepts unless told otherwise (32 MiB)."""
 """Seconds a call waits for its reply unless told otherwise."""
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -123,6 +132,14 @@ class RemoteService:
             service surely did not see it); ``0`` (the default) never retries. Other
             failures are never retried: the service may have run the call.
         retry_backoff: Seconds before the first retry; each next wait doubles.
+        max_response_size: The largest reply body accepted, in bytes (32 MiB); a larger
+            one fails the call with :class:`~gemstone_aio.client.ResponseTooLargeError`
+            instead of exhausting this process's memory. ``None``: no bound.
+
+    Deadlines travel: every request carries ``Gemstone-Timeout``, the seconds the callee
+    has to answer: the call's timeout, or what is left of the budget of the call being
+    served when that is smaller (a service calling another while it answers its own
+    caller passes the caller's deadline on). See ``docs/resilience.md``.
     """
 
     def __init__(
@@ -138,6 +155,7 @@ class RemoteService:
         session: aiohttp.ClientSession | None = None,
         retries: int = 0,
         retry_backoff: float = 0.1,
+        max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         if retries < 0 or retry_backoff < 0:
             raise ValueError(
@@ -147,6 +165,7 @@ class RemoteService:
         self.timeout = timeout
         self.retries = retries
         self.retry_backoff = retry_backoff
+        self.max_response_size = max_response_size
         self.headers: dict[str, str] = {"Content-Type": "application/json"}
         self.headers.update(headers or {})
         if token is not None:
@@ -365,9 +384,13 @@ class RemoteService:
         headers = self.headers
         request_id = current_request_id()
         tracer = current_tracer()
-        if request_id is None and tracer is None:
+        if seconds is None and request_id is None and tracer is None:
             return await self._exchange(body, seconds, headers)
         headers = dict(headers)
+        if seconds is not None:
+            # The callee's budget: what this call may still take (see request()).
+            # Rounded down: the callee must never get more time than there is.
+            headers[TIMEOUT_HEADER] = f"{int(seconds * 1000) / 1000:.3f}"
         if request_id is not None and not any(
             name.lower() == "x-request-id" for name in self.headers
         ):
@@ -398,7 +421,7 @@ class RemoteService:
         async with session.post(
             self.url, data=body, headers=headers, timeout=_client_timeout(seconds)
         ) as response:
-            return response.status, await response.read()
+            return response.status, await _read_bounded(response, self.max_response_size)
 
     def unwrap(self, reply: dict[str, Any]) -> Any:
         """Return a response object's result, or raise its error.
@@ -432,10 +455,17 @@ class RemoteService:
 
     async def _post(self, body: bytes, timeout: float | _Unset | None, label: str) -> Any:
         seconds = self.timeout if isinstance(timeout, _Unset) else timeout
+        left = time_left()  # the budget of the call being served, if any
+        inherited = left is not None and (seconds is None or left < seconds)
+        if inherited:
+            seconds = left
         try:
             status, payload = await self._send(body, seconds, label)
         except TimeoutError:
-            raise CallTimeoutError(f"{self.url} did not answer within {seconds} s") from None
+            reason = " (the caller's deadline)" if inherited else ""
+            raise CallTimeoutError(
+                f"{self.url} did not answer within {seconds:.3f} s{reason}"
+            ) from None
         except aiohttp.ClientConnectionError as exc:
             raise ServiceUnavailableError(f"cannot reach {self.url}: {exc}") from None
         except aiohttp.ClientError as exc:
@@ -454,6 +484,32 @@ class RemoteService:
 
 
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
+_CHUNK = 64 * 1024
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int | None) -> bytes:
+    """Read a reply body of at most ``limit`` bytes.
+
+    Raises:
+        ResponseTooLargeError: The body is (or announces itself as) larger.
+    """
+    length = response.content_length
+    if limit is None or (length is not None and length <= limit):
+        return await response.read()  # aiohttp reads exactly the announced length
+    if length is not None:
+        raise ResponseTooLargeError(
+            f"{response.url} announced a reply of {length} bytes; max_response_size is {limit}"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLargeError(
+                f"{response.url} sent a reply larger than max_response_size ({limit} bytes)"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @functools.lru_cache(maxsize=64)
@@ -473,7 +529,7 @@ async def _send_with_retries(
             async with session.post(
                 client.url, data=body, headers=headers, timeout=_NO_TIMEOUT
             ) as response:
-                return response.status, await response.read()
+                return response.status, await _read_bounded(response, client.max_response_size)
         except aiohttp.ClientConnectorError as exc:
             refused = isinstance(exc.os_error, ConnectionRefusedError)
             if not refused or attempt >= client.retries:

@@ -12,6 +12,7 @@ enum an ``enum.Enum``, anything else a type alias.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -56,13 +57,42 @@ class SchemaTypes:
         self.components = dict(components)
         self.modules: set[str] = set()  # stdlib modules the annotations use
         self.names: dict[str, str] = {}
+        twins = self._twins()
         for key in self.components:
-            name = identifier(key.rsplit("__", 1)[-1] if "__" in key else key, taken)
+            if key in twins:
+                continue
+            base = twins.get(f"{key}@", key)
+            name = identifier(base.rsplit("__", 1)[-1] if "__" in base else base, taken)
             name = name[:1].upper() + name[1:]
             while name in taken:
                 name += "_"
             taken.add(name)
             self.names[key] = name
+        for output, input_ in twins.items():
+            if not output.endswith("@"):
+                self.names[output] = self.names[input_]
+                del self.components[output]
+
+    def _twins(self) -> dict[str, str]:
+        """Find pydantic's ``X-Input``/``X-Output`` pairs that are one schema (one class).
+
+        Returns ``{"X-Output": "X-Input", "X-Input@": "X"}`` for each such pair.
+        """
+        found: dict[str, str] = {}
+        for key, schema in self.components.items():
+            if not key.endswith("-Input"):
+                continue
+            base = key.removesuffix("-Input")
+            other = self.components.get(f"{base}-Output")
+            if other is None:
+                continue
+            text = json.dumps(other, sort_keys=True).replace(
+                f'"{_REF}{base}-Output"', f'"{_REF}{base}-Input"'
+            )
+            if text == json.dumps(schema, sort_keys=True):
+                found[f"{base}-Output"] = key
+                found[f"{key}@"] = base
+        return found
 
     # -- annotations ---------------------------------------------------------------------
 
@@ -149,9 +179,9 @@ class SchemaTypes:
         for option in self._options(schema):
             target = self.resolve(option)
             key = self._component(option)
-            if key is not None and isinstance(target.get("enum"), list):
-                if value in target["enum"]:
-                    return f"{self.names[key]}.{self._member(value, target['enum'])}"
+            values = target.get("enum") if key is not None else None
+            if key is not None and isinstance(values, list) and value in values:
+                return f"{self.names[key]}.{self._member(value, values)}"
         if isinstance(value, list | dict):
             return None
         text = literal(value)
@@ -170,11 +200,13 @@ class SchemaTypes:
 
     def _members(self, values: list[Any]) -> list[str]:
         taken: set[str] = set()
-        names = []
+        names: list[str] = []
         for value in values:
-            base = identifier(str(value)).upper() if isinstance(value, str) else ""
-            if not base or base.startswith("_"):
-                base = f"VALUE_{base.strip('_') or len(names)}"
+            if isinstance(value, str) and identifier(value)[0].isalpha():
+                base = identifier(value).upper()
+            else:  # numbers, None, text that starts with a digit: VALUE_1, VALUE_MINUS_2
+                text = identifier(str(value).replace("-", "minus_")).lstrip("_")
+                base = "VALUE_" + text.upper()
             name = identifier(base, taken | {"name", "value"})
             taken.add(name)
             names.append(name)
@@ -203,9 +235,7 @@ class SchemaTypes:
         for key in self.components:
             visit(key, ())
         if rebuild:
-            blocks.append(
-                "\n".join(f"{name}.model_rebuild()" for name in dict.fromkeys(rebuild))
-            )
+            blocks.append("\n".join(f"{name}.model_rebuild()" for name in dict.fromkeys(rebuild)))
         return blocks
 
     def _uses(self, node: Any) -> list[str]:

@@ -54,7 +54,9 @@ class _Base:
     def __init__(self, remote: RemoteService | str | None = None) -> None:
         self._owns_remote = not isinstance(remote, RemoteService)
         self.remote: Final = (
-            remote if isinstance(remote, RemoteService) else RemoteService(remote or self.default_url)
+            remote
+            if isinstance(remote, RemoteService)
+            else RemoteService(remote or self.default_url)
         )
 
     @staticmethod

@@ -8,7 +8,14 @@ for reading the current call's context (:func:`current_context`).
 
 from ._blocking import DEFAULT_MAX_PARALLEL_BLOCKING_TASKS, BlockingRunner
 from ._collection import collect_emitted_events, collect_event_handlers, collect_exposed
-from ._context import CallContext, current_call, current_context
+from ._context import (
+    TIMEOUT_HEADER,
+    CallContext,
+    current_call,
+    current_context,
+    deadline_of,
+    time_left,
+)
 from ._decorators import (
     EmittedEvent,
     EventHandlerSpec,
@@ -27,6 +34,7 @@ from ._router import BlockingRun, CallObserver, CallWrapper, MethodEntry, Router
 __all__ = [
     "DEFAULT_MAX_PARALLEL_BLOCKING_TASKS",
     "MAX_REPORTED_ERRORS",
+    "TIMEOUT_HEADER",
     "BlockingRun",
     "BlockingRunner",
     "CallContext",
@@ -49,6 +57,7 @@ __all__ = [
     "collect_exposed",
     "current_call",
     "current_context",
+    "deadline_of",
     "emits",
     "event_handler",
     "exposed_method",
@@ -56,4 +65,5 @@ __all__ = [
     "get_event_spec",
     "get_method_spec",
     "parse",
+    "time_left",
 ]

@@ -11,12 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from ..errors import GemstoneError
 
-__all__ = ["CallContext", "current_call", "current_context"]
+__all__ = [
+    "TIMEOUT_HEADER",
+    "CallContext",
+    "current_call",
+    "current_context",
+    "deadline_of",
+    "time_left",
+]
+
+TIMEOUT_HEADER: Final = "Gemstone-Timeout"
+"""The HTTP header carrying the caller's remaining budget in seconds (a decimal number,
+relative, so the clocks of caller and callee need not agree)."""
+
+MAX_BUDGET: Final = 86_400.0
+"""The largest budget a caller may send (a day); larger values are refused."""
 
 _NO_HEADERS: Final[Mapping[str, str]] = {}
 
@@ -35,6 +50,9 @@ class CallContext:
             on first use.
         caller_gone: Tells whether the caller hung up (its connection closed); may be
             called from any thread.
+        deadline: When the caller's budget ends, on the :func:`time.monotonic` clock
+            (``None``: the caller set none). Calls made while serving this one send what
+            is left of it (``Gemstone-Timeout``).
     """
 
     __slots__ = (
@@ -44,6 +62,7 @@ class CallContext:
         "_identity",
         "_lock",
         "_make_handler",
+        "deadline",
         "headers",
         "request_id",
         "service",
@@ -60,6 +79,7 @@ class CallContext:
         authenticate: Callable[[CallContext], Awaitable[Any]] | None = None,
         make_handler: Callable[[CallContext], Any] | None = None,
         caller_gone: Callable[[CallContext], bool] | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.service = service
         self.transport = transport
@@ -68,6 +88,7 @@ class CallContext:
         self._authenticate = authenticate
         self._make_handler = make_handler
         self._caller_gone = caller_gone
+        self.deadline = deadline
         self._handler: Any = None
         self._identity: Any = _UNKNOWN
         self._lock: asyncio.Lock | None = None  # created on first use: most calls never ask
@@ -113,6 +134,11 @@ class CallContext:
             handler = self._handler = self._make_handler(self)
         return handler
 
+    def time_left(self) -> float | None:
+        """Seconds left of the caller's budget (never below 0), or ``None`` without one."""
+        deadline = self.deadline
+        return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
     def caller_gone(self) -> bool:
         """Return True when the caller hung up (never for contexts without a transport)."""
         return self._caller_gone is not None and self._caller_gone(self)
@@ -141,3 +167,31 @@ def current_context() -> CallContext:
         return current_call.get()
     except LookupError:
         raise GemstoneError("called outside a JSON-RPC call") from None
+
+
+def time_left() -> float | None:
+    """Seconds left of the current call's deadline, or ``None`` (no deadline, or no call).
+
+    Works in ``async`` and blocking (``def``) methods alike. A blocking method cannot be
+    interrupted when its deadline passes: it can check this and stop early.
+    """
+    context = current_call.get(None)
+    return None if context is None else context.time_left()
+
+
+def deadline_of(budget: str) -> float:
+    """The deadline (:func:`time.monotonic` clock) of a ``Gemstone-Timeout`` header value.
+
+    Raises:
+        ValueError: ``budget`` is not a finite number of seconds between 0 and a day.
+    """
+    try:
+        seconds = float(budget)
+    except ValueError:
+        seconds = float("nan")
+    if not 0.0 <= seconds <= MAX_BUDGET:  # NaN fails this too
+        raise ValueError(
+            f"{TIMEOUT_HEADER} must be a number of seconds from 0 to {MAX_BUDGET:g}, "
+            f"got {budget[:32]!r}"
+        )
+    return time.monotonic() + seconds

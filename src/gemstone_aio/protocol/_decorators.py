@@ -49,6 +49,10 @@ class MethodSpec:
         errors: Error classes the method documents that it may raise.
         examples: Example calls for the self-description document.
         deprecated: The method is marked deprecated in the self-description.
+        cancellable: The framework may cancel a running call when its caller hangs up or
+            a time limit expires (the default). ``False``: the call always runs to its end
+            (the caller still gets -32003 at the deadline); for methods whose side effects
+            must not be cut halfway.
         extra: Keyword arguments the decorator did not know (kept, ignored, for old code).
         receives_call_context: Framework-only (``exposed_method`` never sets it): the
             method gets the router's ``CallContext`` as its first argument, so built-in
@@ -63,6 +67,7 @@ class MethodSpec:
     errors: tuple[type[Exception], ...] = ()
     examples: tuple[Mapping[str, Any], ...] = ()
     deprecated: bool = False
+    cancellable: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
     receives_call_context: bool = False
 
@@ -132,6 +137,7 @@ def exposed_method(
     errors: tuple[type[Exception], ...] | list[type[Exception]] = (),
     examples: tuple[Mapping[str, Any], ...] | list[Mapping[str, Any]] = (),
     deprecated: bool = False,
+    cancellable: bool = True,
     **kwargs: Any,
 ) -> Callable[[F], F]: ...
 
@@ -146,6 +152,7 @@ def exposed_method(
     errors: tuple[type[Exception], ...] | list[type[Exception]] = (),
     examples: tuple[Mapping[str, Any], ...] | list[Mapping[str, Any]] = (),
     deprecated: bool = False,
+    cancellable: bool = True,
     **kwargs: Any,
 ) -> Callable[[F], F] | F:
     """Expose a method of a service or module over JSON-RPC.
@@ -165,6 +172,8 @@ def exposed_method(
         errors: Error classes the method may raise (listed by ``rpc.discover``).
         examples: Example calls (listed by ``rpc.discover``).
         deprecated: Mark the method deprecated in the self-description.
+        cancellable: ``False`` lets a call run to its end when its caller hangs up or its
+            deadline passes (see ``docs/resilience.md``).
         **kwargs: ``is_coroutine`` is accepted for gemstone 0.10 code, ignored, and
             warns; other unknown keywords are kept and ignored, as gemstone did.
 
@@ -200,6 +209,7 @@ def exposed_method(
             errors=tuple(errors),
             examples=tuple(examples),
             deprecated=deprecated,
+            cancellable=cancellable,
             extra=dict(kwargs),
         )
         # A staticmethod (for process-pool executors) carries it on its function.

@@ -141,6 +141,7 @@ class Router:
         self.methods = dict(methods)
         self.observers: list[CallObserver] = []
         self.call_wrappers: list[CallWrapper] = []
+        self._uncancellable: set[asyncio.Future[Any]] = set()
         self._run_blocking = run_blocking
         self._logger = logger
         self._debug = debug
@@ -279,25 +280,45 @@ class Router:
             args.insert(0, context.handler)
         elif spec.receives_call_context:
             args.insert(0, context)
-        timeout = spec.timeout or self._default_timeout
-        if timeout is None and entry.semaphore is None:
+        timeout, limit = spec.timeout, "method"
+        if timeout is None and self._default_timeout is not None:
+            timeout, limit = self._default_timeout, "service"
+        if context.deadline is not None:  # the caller's budget (Gemstone-Timeout)
+            left = max(context.deadline - time.monotonic(), 0.0)
+            if timeout is None or left < timeout:
+                timeout, limit = left, "caller"
+        if timeout is None and entry.semaphore is None and spec.cancellable:
             if entry.is_async:
                 return await entry.func(*args, **kwargs)
             return await self._run_blocking(entry.func, *args, **kwargs)
-        limit = asyncio.timeout(timeout)
+        scope = asyncio.timeout(timeout)
         try:
-            async with limit:
+            async with scope:
                 if entry.semaphore is None:
                     return await self._start(entry, args, kwargs)
                 async with entry.semaphore:
                     return await self._start(entry, args, kwargs)
         except TimeoutError:
-            if not limit.expired():
-                raise  # the method's own TimeoutError: not the framework's limit
-            self._logger.warning("%s timed out after %s s", method, timeout)
-            raise MethodTimeout(data={"timeout": timeout}) from None
+            if not scope.expired():
+                raise  # the method's own TimeoutError: not a limit of the framework
+            self._logger.warning("%s timed out after %s s (%s limit)", method, timeout, limit)
+            raise MethodTimeout(data={"timeout": timeout, "limit": limit}) from None
 
     def _start(self, entry: MethodEntry, args: list[Any], kwargs: dict[str, Any]) -> Awaitable[Any]:
         if entry.is_async:
-            return entry.func(*args, **kwargs)  # type: ignore[no-any-return]
-        return self._run_blocking(entry.func, *args, **kwargs)
+            work: Awaitable[Any] = entry.func(*args, **kwargs)
+        else:
+            work = self._run_blocking(entry.func, *args, **kwargs)
+        if entry.spec.cancellable:
+            return work
+        # It runs to its end whatever happens to the call: a task of its own, shielded.
+        task = asyncio.ensure_future(work)
+        self._uncancellable.add(task)
+        task.add_done_callback(self._uncancellable_done)
+        return asyncio.shield(task)
+
+    def _uncancellable_done(self, task: asyncio.Future[Any]) -> None:
+        self._uncancellable.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Its caller may be gone: the failure is logged here (and answered if not).
+            self._logger.error("an uncancellable call failed", exc_info=task.exception())

@@ -32,7 +32,15 @@ from multidict import istr
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
 from ..observability._logs import sanitize_request_id
 from ..observability._metrics import MetricsHooks
-from ..protocol import BlockingRunner, CallContext, MethodEntry, Router, current_call
+from ..protocol import (
+    TIMEOUT_HEADER,
+    BlockingRunner,
+    CallContext,
+    MethodEntry,
+    Router,
+    current_call,
+    deadline_of,
+)
 from ..protocol import _jsonrpc as jsonrpc
 from ._access import authenticate, log_access_setup
 from ._cors import install_cors
@@ -163,6 +171,13 @@ def _make_endpoint(
             except TimeoutError:
                 return _body_too_slow(service)
             request_id = sanitize_request_id(request.headers.get(id_header)) if id_header else None
+            budget = request.headers.get(TIMEOUT_HEADER)
+            deadline = None
+            if budget is not None:
+                try:
+                    deadline = deadline_of(budget)
+                except ValueError as exc:
+                    return _error_body(InvalidRequest(data=str(exc)), 400)
             context = CallContext(
                 service=service,
                 transport=request,
@@ -171,6 +186,7 @@ def _make_endpoint(
                 authenticate=_authenticate,
                 make_handler=_make_handler,
                 caller_gone=_caller_gone,
+                deadline=deadline,
             )
             token = current_call.set(context)
             try:
@@ -252,7 +268,14 @@ def make_app(service: MicroService) -> web.Application:
     static directories and the extra handlers, and runs the service's resources as
     cleanup contexts.
     """
-    app = web.Application(client_max_size=service.max_request_body_size)
+    app = web.Application(
+        client_max_size=service.max_request_body_size,
+        handler_args={
+            # A caller that hangs up cancels its call (and the calls that call makes).
+            "handler_cancellation": True,
+            "keepalive_timeout": service.keepalive_timeout,
+        },
+    )
     pool = BlockingRunner(
         service.make_executor(),
         max_workers=service.max_parallel_blocking_tasks,

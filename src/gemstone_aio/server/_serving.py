@@ -70,7 +70,6 @@ async def serve(
         handle_signals=False,
         shutdown_timeout=_CLOSE_TIMEOUT,
         access_log=None,
-        keepalive_timeout=service.keepalive_timeout,
     )
     installed: list[signal.Signals] = []
     listener: asyncio.Server | None = None
