@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,11 @@ class CountingRegistry(ServiceRegistry):
     async def locate_service(self, name: str) -> list[str]:
         self.lookups += 1
         return await super().locate_service(name)
+
+    @gemstone.exposed_method()
+    async def lookup(self, name: str) -> dict[str, Any]:
+        self.lookups += 1
+        return await super().lookup(name)
 
 
 def dead_url() -> str:

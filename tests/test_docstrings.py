@@ -1,4 +1,4 @@
-"""Reading Google-style docstrings for the self-description."""
+"""Reading Google-style docstrings (with griffe) for the self-description."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_a_full_google_docstring() -> None:
         "values": "Extra values.",
         "options": "Tuning knobs.",
     }
-    assert parsed.returns == "int: The total, rounded."
+    assert parsed.returns == "The total, rounded."  # the type is in the result's schema
 
 
 def test_other_spellings_of_the_args_header() -> None:

@@ -27,6 +27,7 @@ PUBLIC = [
     "gemstone_aio.auth",
     "gemstone_aio.cli",
     "gemstone_aio.client",
+    "gemstone_aio.cluster",
     "gemstone_aio.config",
     "gemstone_aio.discovery",
     "gemstone_aio.errors",

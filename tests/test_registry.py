@@ -56,15 +56,33 @@ async def test_ping_locate_list_unregister(start_registry: RegistryFactory) -> N
         assert await client.call("locate_service", f"{base}.a") == ["http://127.0.0.1:2/api"]
 
 
-async def test_a_url_pinging_under_a_new_name_moves(start_registry: RegistryFactory) -> None:
-    """One entry per URL: a restarted process serving another service replaces the old one."""
-    registry = await start_registry()
+async def test_a_url_moves_to_a_new_name_only_with_the_token(
+    start_registry: RegistryFactory,
+) -> None:
+    """One entry per URL: with the token a URL pinging under a new name moves to it."""
+    registry = await start_registry(token="t")
     old, new = unique(), unique()
-    async with RemoteService(str(registry.accessible_at)) as client:
+    async with RemoteService(str(registry.accessible_at), token="t") as client:
         await client.call("ping", old, "http://127.0.0.1:5/api")
         await client.call("ping", new, "http://127.0.0.1:5/api")
         assert await client.call("locate_service", old) == []
         assert await client.call("locate_service", new) == ["http://127.0.0.1:5/api"]
+
+
+async def test_without_a_token_a_url_never_moves(start_registry: RegistryFactory) -> None:
+    """An open registry refuses another name for a live URL (calls would go to a stranger)."""
+    registry = await start_registry(expire_after=0.5)
+    real, stranger = unique(), unique()
+    url = "http://127.0.0.1:5/api"
+    async with RemoteService(str(registry.accessible_at)) as client:
+        await client.call("ping", real, url)
+        with pytest.raises(AccessDeniedError, match="is registered as"):
+            await client.call("ping", stranger, url)
+        assert await client.call("locate_service", real) == [url]
+        assert await client.call("locate_service", stranger) == []
+        # once the real instance left, the URL is free again
+        assert await client.call("unregister", real, url) is True
+        assert await client.call("ping", stranger, url) is True
 
 
 @pytest.mark.parametrize(
@@ -139,23 +157,61 @@ async def test_expiry_and_purge(start_registry: RegistryFactory) -> None:
 
         async def first_purged() -> bool:
             await client.call("ping", name, "http://127.0.0.1:2/api")
-            return list(registry._instances) == ["http://127.0.0.1:2/api"]
+            return list(registry._by_url) == ["http://127.0.0.1:2/api"]
 
         await wait_until(first_purged, what="the purge")
 
 
 async def test_the_table_is_bounded(start_registry: RegistryFactory) -> None:
-    """Past max_instances, new URLs are refused with Server overloaded; known ones still ping."""
+    """Past max_instances, a new URL replaces a one-off ping, else Server overloaded."""
     registry = await start_registry()
     registry.max_instances = 2
     name = unique()
     async with RemoteService(str(registry.accessible_at)) as client:
-        await client.call("ping", name, "http://127.0.0.1:1/api")
-        await client.call("ping", name, "http://127.0.0.1:2/api")
+        for url in ("http://127.0.0.1:1/api", "http://127.0.0.1:2/api") * 2:
+            await client.call("ping", name, url)  # each pinged twice: real instances
         with pytest.raises(CalledServiceError) as caught:
             await client.call("ping", name, "http://127.0.0.1:3/api")
         assert caught.value.code == -32002
+        assert "max_instances (2)" in caught.value.message
         assert await client.call("ping", name, "http://127.0.0.1:2/api") is True
+
+
+async def test_a_flood_cannot_lock_real_instances_out(start_registry: RegistryFactory) -> None:
+    """Ten batches of one-off pings fill both caps; real instances still get in and stay."""
+    registry = await start_registry()
+    registry.max_instances = 2_000
+    registry.max_instances_per_name = 500
+    real, flooded = unique("real"), unique("flooded")
+    url = str(registry.accessible_at)
+    async with RemoteService(url) as client:
+        established = "http://127.0.0.1:9001/api"
+        await client.call("ping", real, established)
+        await client.call("ping", real, established)
+        for batch_number in range(10):
+            async with client.batch() as batch:
+                for n in range(1_000):
+                    port = 10_000 + batch_number * 1_000 + n
+                    name = flooded if n % 2 else unique("junk")
+                    batch.notify("ping", name, f"http://127.0.0.1:{port}/api")
+        assert len(registry._by_url) == 2_000
+        assert len(registry._by_name[flooded]) <= 500
+        newcomer = "http://127.0.0.1:9002/api"
+        assert await client.call("ping", real, newcomer) is True
+        assert await client.call("ping", flooded, "http://127.0.0.1:9003/api") is True
+        assert await client.call("locate_service", real) == [established, newcomer]
+        assert "http://127.0.0.1:9003/api" in await client.call("locate_service", flooded)
+
+
+async def test_token_holders_are_not_capped(start_registry: RegistryFactory) -> None:
+    """The caps protect an open registry; with a token every ping is a trusted one."""
+    registry = await start_registry(token="t")
+    registry.max_instances = registry.max_instances_per_name = 2
+    name = unique()
+    async with RemoteService(str(registry.accessible_at), token="t") as client:
+        for port in range(1, 6):
+            await client.call("ping", name, f"http://127.0.0.1:{port}/api")
+        assert len(await client.call("locate_service", name)) == 5
 
 
 async def test_bad_expire_after_stops_start_up() -> None:

@@ -103,7 +103,7 @@ class Shapes(gemstone.MicroService):
         """Do nothing."""
 
     @gemstone.exposed_method()
-    async def anything(self, value):  # type: ignore[no-untyped-def]  # an unannotated method
+    async def anything(self, value):  # no annotations: any params, any result
         """Echo anything."""
         return value
 
@@ -127,8 +127,11 @@ def document_of(service: gemstone.MicroService) -> dict[str, Any]:
 def write_clients(directory: Path) -> dict[str, Path]:
     """Generate a client for every example service and for Shapes; name -> file."""
     written: dict[str, Path] = {}
-    found = [(p.stem, k) for p in EXAMPLES for k in services_in(p)]
-    for stem, service_class in [*found, ("shapes", Shapes)]:
+    found: list[tuple[str, type[gemstone.MicroService]]] = [
+        (p.stem, k) for p in EXAMPLES for k in services_in(p)
+    ]
+    found.append(("shapes", Shapes))
+    for stem, service_class in found:
         module = f"{stem}_{service_class.__name__.lower()}_client"
         assert module not in written
         path = directory / f"{module}.py"
@@ -248,7 +251,7 @@ def test_the_generated_pizza_client_reads_like_the_docs(clients: dict[str, Path]
     """docs/client.md shows part of the generated pizza client: it is what is generated."""
     docs = (ROOT / "docs" / "client.md").read_text()
     source = clients["self_description_pizzaservice_client"].read_text()
-    blocks = docs.split("```python\n")
+    blocks = docs.split("```py\n")
     shown = [b.split("```")[0] for b in blocks[1:] if "class PizzaClient(TypedClient)" in b]
     assert len(shown) == 1
     for part in shown[0].split("    ...\n"):

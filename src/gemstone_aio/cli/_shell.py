@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..errors import CalledServiceError
 from ._client import ClientOptions, check_url, run_client
 from ._discover import builtin_methods, fetch_openrpc, method_signature, plain_text
 from ._options import BearerOpt, HeaderOpt, TimeoutOpt, TokenHeaderOpt, TokenOpt, client_options
@@ -188,6 +189,10 @@ class _AsyncConsole(code.InteractiveConsole):
                 future.result()
         except SystemExit:
             raise
+        except CalledServiceError as exc:  # the service's answer: no traceback of ours
+            self.write(f"{type(exc).__name__}: {exc}\n")
+            if exc.data is not None:
+                self.write(f"data: {dumps(exc.data)}\n")
         except KeyboardInterrupt:
             if future is not None:
                 future.cancel()

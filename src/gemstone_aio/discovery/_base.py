@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..errors import GemstoneError, GemstoneTransportError
 
-__all__ = ["BaseDiscoveryStrategy", "RegistryUnavailableError", "ServiceNotFoundError"]
+__all__ = ["BaseDiscoveryStrategy", "Lookup", "RegistryUnavailableError", "ServiceNotFoundError"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """A strategy's answer to a lookup.
+
+    Attributes:
+        urls: The URLs of the live instances found, each once.
+        complete: ``False`` when the backend may not know every live instance yet (a
+            registry that just started): callers then keep the instances they knew too.
+    """
+
+    urls: list[str] = field(default_factory=list)
+    complete: bool = True
 
 
 class ServiceNotFoundError(GemstoneError, LookupError):
@@ -42,6 +58,24 @@ class BaseDiscoveryStrategy(abc.ABC):
     """
 
     _users: int = 0
+    _restart_listeners: list[Callable[[], None]] | None = None
+
+    def on_backend_restart(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` when the backend is seen to have restarted empty.
+
+        The heartbeat listens, so that an instance pings (re-registers) at once instead
+        of at its next interval. Returns a function that removes the listener.
+        """
+        if self._restart_listeners is None:
+            self._restart_listeners = []
+        listeners = self._restart_listeners
+        listeners.append(listener)
+        return lambda: listeners.remove(listener) if listener in listeners else None
+
+    def backend_restarted(self) -> None:
+        """Tell the listeners that the backend restarted (strategies call this)."""
+        for listener in list(self._restart_listeners or ()):
+            listener()
 
     @abc.abstractmethod
     async def ping(self, name: str, url: str) -> None:
@@ -57,6 +91,14 @@ class BaseDiscoveryStrategy(abc.ABC):
 
         Only ``*`` and ``?`` are wildcards; an empty list means none matches.
         """
+
+    async def lookup(self, pattern: str) -> Lookup:
+        """Return the live instances matching ``pattern`` and whether the answer is complete.
+
+        The default calls :meth:`locate` and calls its answer complete; a backend that
+        can tell it is still filling up (a restarted registry) says so.
+        """
+        return Lookup(await self.locate(pattern))
 
     async def aclose(self) -> None:  # noqa: B027 (a no-op by default, not abstract)
         """Release connections (they are opened again if the strategy is used again)."""

@@ -5,7 +5,11 @@ pings to the others. Pings are plain coroutines on the event loop (no thread, no
 blocking I/O), so a saturated thread pool or busy handlers do not delay them. Pings
 keep a fixed cadence (``start + k * interval``) instead of sleeping ``interval`` after
 each one, so they do not drift. A failed ping is logged (a warning on the first failure,
-then quietly) and retried sooner, backing off up to the interval.
+then quietly) and retried soon: after 0.5 s, then 1 s, then every 2 s or so (never
+later than the interval, with jitter so that many instances do not retry in step), so
+an instance is back in a registry within about two seconds of the registry's return.
+A strategy that sees its backend restarted empty (see
+:meth:`BaseDiscoveryStrategy.on_backend_restart`) makes the heartbeat ping it at once.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Callable, Sequence
 
 from ..observability._metrics import MetricsHooks
@@ -21,6 +26,7 @@ from ._base import BaseDiscoveryStrategy
 __all__ = ["Heartbeat", "registry_label"]
 
 _FIRST_RETRY = 0.5  # seconds before the first retry of a failed ping
+_MAX_RETRY = 2.0  # seconds between retries of a failing ping, at most
 _MIN_PING_TIMEOUT = 1.0  # a ping may always take this long, even with a tiny interval
 
 
@@ -112,29 +118,46 @@ class Heartbeat:
         ping_timeout = max(self.interval, _MIN_PING_TIMEOUT)
         failures = 0
         next_at = loop.time()
-        while True:
-            delay = next_at - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            url = self.url_of()
-            try:
-                async with asyncio.timeout(ping_timeout):
-                    await strategy.ping(self.name, url)
-            except Exception as exc:
-                self.reached[strategy] = False
-                self.metrics.registry_ping_failed(registry_label(strategy))
-                failures += 1
-                log = self.logger.warning if failures == 1 else self.logger.debug
-                log("ping to %r failed (%d in a row), retrying: %s", strategy, failures, exc)
-                retry = min(self.interval, _FIRST_RETRY * 2 ** min(failures - 1, 16))
-                next_at = loop.time() + retry
-                continue
-            self.announced[strategy] = url
-            self.reached[strategy] = True
-            self.metrics.registry_ping_succeeded(registry_label(strategy))
-            if failures:
-                self.logger.info("ping to %r works again after %d failures", strategy, failures)
-                failures = 0
-                next_at = loop.time()
-            # A ping slower than the interval: ping again at once, then keep the cadence.
-            next_at = max(next_at + self.interval, loop.time())
+        wake = asyncio.Event()
+        forget = strategy.on_backend_restart(wake.set)
+        try:
+            while True:
+                delay = next_at - loop.time()
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await wake.wait()
+                if wake.is_set():
+                    wake.clear()
+                    self.logger.info("%r restarted: registering again", strategy)
+                    next_at = loop.time()
+                failures, next_at = await self._ping(strategy, failures, next_at, ping_timeout)
+        finally:
+            forget()
+
+    async def _ping(
+        self, strategy: BaseDiscoveryStrategy, failures: int, next_at: float, ping_timeout: float
+    ) -> tuple[int, float]:
+        """Ping once; return the failures in a row and when to ping next."""
+        loop = asyncio.get_running_loop()
+        url = self.url_of()
+        try:
+            async with asyncio.timeout(ping_timeout):
+                await strategy.ping(self.name, url)
+        except Exception as exc:
+            self.reached[strategy] = False
+            self.metrics.registry_ping_failed(registry_label(strategy))
+            failures += 1
+            log = self.logger.warning if failures == 1 else self.logger.debug
+            log("ping to %r failed (%d in a row), retrying: %s", strategy, failures, exc)
+            retry = min(self.interval, _MAX_RETRY, _FIRST_RETRY * 2 ** min(failures - 1, 4))
+            return failures, loop.time() + retry * random.uniform(0.75, 1.0)
+        self.announced[strategy] = url
+        self.reached[strategy] = True
+        self.metrics.registry_ping_succeeded(registry_label(strategy))
+        if failures:
+            self.logger.info("ping to %r works again after %d failures", strategy, failures)
+            failures = 0
+            next_at = loop.time()
+        # A ping slower than the interval: ping again at once, then keep the cadence.
+        return failures, max(next_at + self.interval, loop.time())

@@ -7,7 +7,8 @@ from typing import Any
 
 from ..client._errors import MethodNotFoundError
 from ..client._remote_service import RemoteService
-from ._base import BaseDiscoveryStrategy
+from ._base import BaseDiscoveryStrategy, Lookup
+from ._glob import check_pattern
 
 __all__ = ["DefaultDiscoveryStrategy", "HttpDiscoveryStrategy", "HttpRegistryStrategy"]
 
@@ -16,8 +17,10 @@ class HttpRegistryStrategy(BaseDiscoveryStrategy):
     """Ping and query a registry: any JSON-RPC service with ``ping`` and ``locate_service``.
 
     It calls ``ping(name=..., url=...)``, ``locate_service(name=<pattern>)`` and, when the
-    registry has it, ``unregister(name=..., url=...)``, with params by name as gemstone
-    0.10 did, so :mod:`gemstone_aio.registry` and older gemstone registries both work.
+    registry has them, ``lookup(name=<pattern>)`` (which also tells whether a restarted
+    registry is still warming up) and ``unregister(name=..., url=...)``, with params by
+    name as gemstone 0.10 did, so :mod:`gemstone_aio.registry` and older gemstone
+    registries both work.
 
     Args:
         url: The registry's JSON-RPC endpoint, e.g. ``http://127.0.0.1:8500/api``.
@@ -33,6 +36,8 @@ class HttpRegistryStrategy(BaseDiscoveryStrategy):
         self.timeout = timeout
         self._client: RemoteService | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._has_lookup = True  # until the registry says it has no ``lookup`` method
+        self._epoch: object = None  # the id of the registry's run, from ``lookup``
 
     def _remote(self) -> RemoteService:
         # A session belongs to one event loop: a strategy kept from an earlier loop (a
@@ -56,10 +61,29 @@ class HttpRegistryStrategy(BaseDiscoveryStrategy):
 
     async def locate(self, pattern: str) -> list[str]:
         """Call the registry's ``locate_service(name=pattern)``."""
+        check_pattern(pattern)
         result: Any = await self._remote().call("locate_service", name=pattern)
-        if not isinstance(result, list):
-            return []
-        return [url for url in result if isinstance(url, str)]
+        return _urls(result)
+
+    async def lookup(self, pattern: str) -> Lookup:
+        """Call the registry's ``lookup(name=pattern)``, or ``locate_service`` if it has none."""
+        check_pattern(pattern)
+        if self._has_lookup:
+            try:
+                result: Any = await self._remote().call("lookup", name=pattern)
+            except MethodNotFoundError:
+                self._has_lookup = False  # an older registry
+            else:
+                if isinstance(result, dict):
+                    self._saw_epoch(result.get("epoch"))
+                    return Lookup(_urls(result.get("urls")), result.get("complete") is not False)
+                return Lookup(_urls(result))
+        return Lookup(await self.locate(pattern))
+
+    def _saw_epoch(self, epoch: object) -> None:
+        previous, self._epoch = self._epoch, epoch
+        if previous is not None and epoch is not None and epoch != previous:
+            self.backend_restarted()  # this process's heartbeat re-registers at once
 
     async def aclose(self) -> None:
         """Close the HTTP session."""
@@ -69,6 +93,12 @@ class HttpRegistryStrategy(BaseDiscoveryStrategy):
 
     def __repr__(self) -> str:
         return f"HttpRegistryStrategy({self.url!r})"
+
+
+def _urls(result: Any) -> list[str]:
+    if not isinstance(result, list):
+        return []
+    return list(dict.fromkeys(url for url in result if isinstance(url, str)))
 
 
 HttpDiscoveryStrategy = HttpRegistryStrategy

@@ -4,10 +4,14 @@ Policy, per service instance (nothing is shared between services):
 
 - **Lookup.** The strategies are asked in order; the first non-empty answer wins. A
   strategy that fails is skipped (logged); if none answers at all, the last list known
-  for the pattern is used, or :class:`RegistryUnavailableError` is raised.
+  for the pattern is used, or :class:`RegistryUnavailableError` is raised. An answer
+  the backend calls incomplete (a registry that just restarted, whose instances have
+  not all pinged again) does not replace the last known list: it is added to it, so the
+  first instances back do not take all the calls and nothing known is lost.
 - **Cache.** The URLs found for a pattern are kept ``cache_ttl`` seconds (5 s by
   default), so a busy caller does not ask the registry at every call, yet sees new and
-  departed instances within seconds.
+  departed instances within seconds. One lookup per pattern is in flight at a time:
+  concurrent callers whose cache expired wait for the same answer (single-flight).
 - **Balancing.** Round-robin over the cached URLs, from a random starting point (so
   many callers do not all start with the same instance).
 - **Liveness.** Before an instance is handed out, a TCP connection to it is tried,
@@ -31,7 +35,7 @@ import yarl
 
 from ..client._errors import ServiceUnavailableError
 from ..client._remote_service import RemoteService
-from ._base import BaseDiscoveryStrategy, RegistryUnavailableError, ServiceNotFoundError
+from ._base import BaseDiscoveryStrategy, Lookup, RegistryUnavailableError, ServiceNotFoundError
 
 __all__ = ["DiscoveredService", "ServiceLocator"]
 
@@ -104,6 +108,9 @@ class ServiceLocator:
         self._dead_until: dict[str, float] = {}
         self._clients: dict[str, DiscoveredService] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._inflight: dict[str, asyncio.Task[_Entry]] = {}
+        self.lookups = 0
+        """How many lookups this locator sent to its strategies (one per refresh)."""
 
     @staticmethod
     def _now() -> float:
@@ -121,12 +128,12 @@ class ServiceLocator:
         entry = self._entries.get(pattern)
         refreshed = False
         if entry is None or entry.expires <= self._now():
-            entry = await self._refresh(pattern, entry)
+            entry = await self._refresh(pattern)
             refreshed = True
         listed = len(entry.urls)
         url = await self._pick(entry)
         if url is None and not refreshed:
-            entry = await self._refresh(pattern, entry)
+            entry = await self._refresh(pattern)
             listed += len(entry.urls)
             url = await self._pick(entry)
         if url is None:
@@ -154,6 +161,12 @@ class ServiceLocator:
 
     async def aclose(self) -> None:
         """Close the connection pool the handed-out clients share."""
+        inflight, self._inflight = list(self._inflight.values()), {}
+        for task in inflight:
+            task.cancel()
+        for task in inflight:
+            with contextlib.suppress(BaseException):
+                await task
         self._entries.clear()
         self._clients.clear()
         session, self._session = self._session, None
@@ -162,38 +175,66 @@ class ServiceLocator:
 
     # -- internals ---------------------------------------------------------------------
 
-    async def _lookup(self, pattern: str) -> list[str]:
+    async def _lookup(self, pattern: str) -> Lookup:
         failures: list[str] = []
         answered = False
+        complete = True
+        self.lookups += 1
         for strategy in self.strategies:
             try:
                 async with asyncio.timeout(self.lookup_timeout):
-                    urls = await strategy.locate(pattern)
+                    found = await strategy.lookup(pattern)
             except Exception as exc:
                 self.logger.warning("lookup of %r in %r failed: %s", pattern, strategy, exc)
                 failures.append(f"{strategy!r}: {str(exc) or type(exc).__name__}")
                 continue
             answered = True
-            if urls:
-                return urls
+            if found.urls:
+                return found
+            complete = complete and found.complete
         if not answered:
             raise RegistryUnavailableError(
                 f"no registry answered the lookup of {pattern!r}: {'; '.join(failures)}"
             )
-        return []
+        return Lookup([], complete)
 
-    async def _refresh(self, pattern: str, stale: _Entry | None) -> _Entry:
-        now = self._now()
+    async def _refresh(self, pattern: str) -> _Entry:
+        """Look ``pattern`` up once for every caller waiting for it (single-flight)."""
+        task = self._inflight.get(pattern)
+        if task is None:
+            task = asyncio.create_task(self._fresh_entry(pattern))
+            self._inflight[pattern] = task
+            task.add_done_callback(lambda done: self._refreshed(pattern, done))
+        # A caller that gives up does not cancel the lookup the others wait for.
+        return await asyncio.shield(task)
+
+    def _refreshed(self, pattern: str, task: asyncio.Task[_Entry]) -> None:
+        if self._inflight.get(pattern) is task:
+            del self._inflight[pattern]
+        if not task.cancelled():
+            task.exception()  # retrieved here too, in case every waiter gave up
+
+    async def _fresh_entry(self, pattern: str) -> _Entry:
+        known = self._entries.get(pattern)
         try:
-            urls = await self._lookup(pattern)
+            found = await self._lookup(pattern)
         except RegistryUnavailableError:
-            if stale is None or not stale.urls:
+            if known is None or not known.urls:
                 raise
             self.logger.warning("using the last known instances of %r", pattern)
-            urls = list(stale.urls)
-        live = [url for url in urls if self._dead_until.get(url, 0.0) <= now]
+            found = Lookup(list(known.urls), complete=False)
+        urls = found.urls
+        if not found.complete and known is not None and known.urls:
+            # Keep what we knew until a complete answer has it (dead ones are dropped
+            # when they refuse a connection), and spread calls over all of them.
+            urls = list(dict.fromkeys([*known.urls, *urls]))
+        now = self._now()
+        dead = self._dead_until
+        live = [url for url in urls if dead.get(url, 0.0) <= now] if dead else list(urls)
         # Instances set aside are tried again only when nothing else is left.
         entry = _Entry(live or urls, now + self.cache_ttl)
+        if known is not None and not found.complete:
+            entry.cursor = known.cursor
         if len(self._entries) >= _MAX_TRACKED:
             for key in [k for k, e in self._entries.items() if e.expires <= now]:
                 del self._entries[key]

@@ -1,45 +1,39 @@
-"""Reading Google-style docstrings for the self-description.
+"""Reading docstrings for the self-description, with griffe (the library mkdocstrings uses).
 
-Only what the OpenRPC document needs is extracted: the summary (the first paragraph),
-the prose that remains once the structured sections are taken out, the per-parameter
-descriptions of ``Args:`` and the text of ``Returns:``. Anything unusual is kept as
-prose rather than guessed at.
+griffe parses Google-style docstrings into sections. The OpenRPC document needs the
+summary (the first paragraph), the prose that remains once the parameter and return
+sections are taken out (other sections, such as ``Raises:`` or ``Example:``, are written
+back as prose), the per-parameter descriptions and the text of ``Returns:``.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
+import textwrap
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
+
+from griffe import Docstring as GriffeDocstring
+from griffe import DocstringSectionKind, parse_google
 
 __all__ = ["Docstring", "parse_docstring"]
 
-_ARGS_HEADERS: Final = frozenset(
-    {"args", "arguments", "parameters", "params", "keyword args", "keyword arguments"}
-)
-_RETURNS_HEADERS: Final = frozenset({"returns", "return"})
-_ALL_HEADERS: Final = (
-    _ARGS_HEADERS
-    | _RETURNS_HEADERS
-    | {
-        "raises",
-        "yields",
-        "yield",
-        "example",
-        "examples",
-        "note",
-        "notes",
-        "warning",
-        "warnings",
-        "see also",
-        "attributes",
-        "todo",
-    }
-)
-_HEADER_RE: Final = re.compile(r"^([A-Za-z][A-Za-z ]*):\s*$")
-# "name (type): text", "name: text", "*args: text", "**kwargs (int): text"
-_ARG_RE: Final = re.compile(r"^\*{0,2}([A-Za-z_][A-Za-z0-9_]*)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+_PARAMS: Final = frozenset({DocstringSectionKind.parameters, DocstringSectionKind.other_parameters})
+_TITLES: Final = {
+    DocstringSectionKind.raises: "Raises",
+    DocstringSectionKind.warns: "Warns",
+    DocstringSectionKind.yields: "Yields",
+    DocstringSectionKind.receives: "Receives",
+    DocstringSectionKind.attributes: "Attributes",
+    DocstringSectionKind.functions: "Functions",
+    DocstringSectionKind.classes: "Classes",
+    DocstringSectionKind.modules: "Modules",
+    DocstringSectionKind.examples: "Examples",
+    DocstringSectionKind.deprecated: "Deprecated",
+    DocstringSectionKind.type_parameters: "Type Parameters",
+    DocstringSectionKind.type_aliases: "Type Aliases",
+}
 
 
 @dataclass(slots=True)
@@ -59,25 +53,40 @@ class Docstring:
     returns: str = ""
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
-def _section_entries(lines: list[str]) -> dict[str, str]:
-    """Split the body of an ``Args:`` section into ``name → text``."""
-    entries: dict[str, str] = {}
-    base = min((_indent(line) for line in lines if line.strip()), default=0)
-    current: str | None = None
-    for line in lines:
-        if not line.strip():
-            continue
-        match = _ARG_RE.match(line.strip()) if _indent(line) == base else None
-        if match:
-            current = match.group(1)
-            entries[current] = match.group(2).strip()
-        elif current is not None:
-            entries[current] = f"{entries[current]} {line.strip()}".strip()
-    return entries
+def _item(element: Any) -> str:
+    """``name (annotation): description`` of one element of a list-like section."""
+    name = getattr(element, "name", "") or ""
+    annotation = getattr(element, "annotation", None)
+    head = f"{name} ({annotation})" if name and annotation else name or str(annotation or "")
+    description = str(getattr(element, "description", "") or "")
+    first, _, rest = description.partition("\n")
+    text = f"{head}: {first}" if head else first
+    if rest:
+        text += "\n" + textwrap.indent(rest, "    ")
+    return text
+
+
+def _as_prose(section: Any) -> str:
+    """A section other than parameters and returns, written back as docstring text."""
+    kind, value = section.kind, section.value
+    if kind is DocstringSectionKind.text:
+        return str(value)
+    if kind is DocstringSectionKind.admonition:
+        return f"{section.title}:\n" + textwrap.indent(str(value.description), "    ")
+    title = section.title or _TITLES.get(kind, kind.value.title())
+    if kind is DocstringSectionKind.examples:
+        body = "\n\n".join(str(text) for _, text in value)
+    elif kind is DocstringSectionKind.deprecated:
+        body = f"{value.version}: {value.description}" if value.version else value.description
+    elif isinstance(value, list):
+        body = "\n".join(_item(element) for element in value)
+    else:
+        body = str(value)
+    return f"{title}:\n" + textwrap.indent(body, "    ")
 
 
 def parse_docstring(doc: str | None) -> Docstring:
@@ -92,37 +101,25 @@ def parse_docstring(doc: str | None) -> Docstring:
     """
     if not doc or not doc.strip():
         return Docstring()
-    lines = inspect.cleandoc(doc).splitlines()
+    sections = parse_google(
+        GriffeDocstring(inspect.cleandoc(doc)),
+        returns_multiple_items=False,
+        returns_named_value=False,
+        warn_unknown_params=False,
+        warn_missing_types=False,
+        warnings=False,
+    )
     result = Docstring()
     prose: list[str] = []
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        header = _HEADER_RE.match(line)
-        name = header.group(1).strip().lower() if header else ""
-        if header and _indent(line) == 0 and name in _ALL_HEADERS:
-            body: list[str] = []
-            index += 1
-            while index < len(lines) and (not lines[index].strip() or _indent(lines[index]) > 0):
-                body.append(lines[index])
-                index += 1
-            if name in _ARGS_HEADERS:
-                result.params.update(_section_entries(body))
-                continue
-            if name in _RETURNS_HEADERS:
-                result.returns = " ".join(part.strip() for part in body if part.strip())
-                continue
-            prose.append(line)
-            prose.extend(body)
-            continue
-        prose.append(line)
-        index += 1
-    description = "\n".join(prose).strip()
-    result.description = re.sub(r"\n{3,}", "\n\n", description)
-    summary_lines: list[str] = []
-    for line in result.description.splitlines():
-        if not line.strip():
-            break
-        summary_lines.append(line.strip())
-    result.summary = " ".join(summary_lines)
+    for section in sections:
+        if section.kind in _PARAMS:
+            for param in section.value:
+                result.params[param.name.lstrip("*")] = _one_line(param.description)
+        elif section.kind is DocstringSectionKind.returns:
+            result.returns = " ".join(_one_line(item.description) for item in section.value)
+        else:
+            prose.append(_as_prose(section))
+    result.description = re.sub(r"\n{3,}", "\n\n", "\n\n".join(prose).strip())
+    first_paragraph = result.description.split("\n\n", 1)[0]
+    result.summary = _one_line(first_paragraph)
     return result

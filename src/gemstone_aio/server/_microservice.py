@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..auth._strategies import BaseValidationStrategy, HeaderValidationStrategy
 from ..auth._tokens import AcceptedTokens, find_token
+from ..cluster import BaseLeaseStore, OncePerCluster
 from ..config._configurable import Configurable
 from ..config._configurator import BaseConfigurator, CommandLineConfigurator
 from ..errors import ServiceConfigurationError
@@ -137,7 +138,12 @@ class MicroService:
         api_tokens: Tokens that admit callers to private methods, compared in constant
             time; a mapping gives each token the identity methods see. Empty: none.
         periodic_tasks: ``(callable, seconds)`` pairs run every ``seconds`` (see
-            ``docs/lifecycle.md``); sync callables run in the thread pool.
+            ``docs/lifecycle.md``); sync callables run in the thread pool. A callable
+            wrapped in :func:`~gemstone_aio.cluster.once_per_cluster` runs once per period
+            across all instances.
+        cluster_lease_store: Where the instances' leases live, for once-per-cluster
+            periodic tasks (a :class:`~gemstone_aio.cluster.RedisLeaseStore`; none by
+            default). Each instance works with its own copy.
         service_registry_urls: JSON-RPC endpoints of registries to ping and to query in
             :meth:`get_service` (a comma-separated list when configured; none by default).
         service_registry_ping_interval: Seconds between two pings to a registry (30).
@@ -198,7 +204,8 @@ class MicroService:
     cors_origins: Sequence[str] = ()
     validation_strategies: Sequence[BaseValidationStrategy] = (HeaderValidationStrategy(),)
     api_tokens: AcceptedTokens = ()
-    periodic_tasks: Sequence[tuple[Callable[..., Any], float]] = ()
+    periodic_tasks: Sequence[tuple[Callable[..., Any] | OncePerCluster, float]] = ()
+    cluster_lease_store: BaseLeaseStore | None = None
     service_registry_urls: Sequence[str] = ()
     service_registry_ping_interval: float = 30
     service_registry_token: str | None = None
@@ -232,6 +239,8 @@ class MicroService:
             setattr(self, attr, list(getattr(cls, attr)))
         # Transports hold connections: each instance gets its own unconnected copies.
         self.event_transports = [t.clone() for t in cls.event_transports]
+        store = cls.cluster_lease_store
+        self.cluster_lease_store = store.clone() if store is not None else None
         self._event_runtime: EventRuntime | None = None
         # A module listed on the class would otherwise be shared by every instance (the
         # last one to start owning it): each service gets its own copy.

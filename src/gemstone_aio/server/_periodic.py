@@ -12,6 +12,13 @@ On shutdown the tasks are cancelled: an ``async`` run in progress receives
 
 A function defined in the service's class body may be listed directly; it is bound to
 the service instance (``periodic_tasks = [(tick, 5)]`` after ``def tick(self): ...``).
+
+A task wrapped in :func:`~gemstone_aio.cluster.once_per_cluster` runs once per period
+across every instance of the service: the instances compete for a lease in the service's
+``cluster_lease_store``; its holder runs the task when a period has passed since the last
+run (recorded in the store), renewing the lease while it lives. When the holder dies its
+lease expires within three quarters of a period and another instance runs the next run on
+time. Without a reachable store the task does not run (one log line per outage).
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ import inspect
 import logging
 import math
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..cluster import BaseLeaseStore, OncePerCluster
 from ..errors import ServiceConfigurationError
 from ..observability._metrics import MetricsHooks
 from ..observability._tracing import start_span
@@ -65,9 +74,12 @@ class PeriodicTask:
         skipped: Ticks skipped because a run overran.
     """
 
-    def __init__(self, func: Callable[[], Any], interval: float) -> None:
+    def __init__(
+        self, func: Callable[[], Any], interval: float, *, once_per_cluster: bool = False
+    ) -> None:
         self.func = func
         self.interval = interval
+        self.once_per_cluster = once_per_cluster
         self.name = _describe(func)
         self.is_async = _is_async(func)
         self.runs = 0
@@ -141,13 +153,104 @@ class PeriodicTask:
                 self.skipped += missed
                 next_at += missed * self.interval
 
+    async def loop_once_per_cluster(
+        self,
+        lease: _Lease,
+        pool: BlockingRunner,
+        logger: logging.Logger,
+        metrics: MetricsHooks | None = None,
+        tracer: Any = None,
+    ) -> None:
+        """Run at ``interval`` across the cluster: only while holding the lease (until cancelled)."""
+        poll = min(self.interval / 4, _MAX_POLL)
+        store_down = False
+        try:
+            while True:
+                wait = poll
+                try:
+                    if await lease.hold(poll * 3):
+                        now = await lease.store.now()
+                        last = await lease.store.last_run(lease.key)
+                        if last is None or now >= last + self.interval:
+                            await lease.store.mark_run(lease.key, now, keep=self.interval * 10)
+                            async with lease.kept(poll):
+                                await self.run_once(pool, logger, metrics, tracer)
+                        else:
+                            wait = min(poll, last + self.interval - now)
+                    if store_down:
+                        store_down = False
+                        logger.info("periodic task %s: the lease store is back", self.name)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if not store_down:
+                        store_down = True
+                        logger.warning(
+                            "periodic task %s: the lease store is unavailable (%s); the task "
+                            "does not run until it is back",
+                            self.name,
+                            exc,
+                        )
+                await asyncio.sleep(max(wait, 0.0))
+        finally:
+            await lease.release()
+
+
+_MAX_POLL = 5.0  # seconds between two looks at a once-per-cluster task's lease
+
+
+class _Lease:
+    """One instance's claim on the lease of one once-per-cluster task."""
+
+    def __init__(self, store: BaseLeaseStore, key: str, owner: str) -> None:
+        self.store = store
+        self.key = key
+        self.owner = owner
+        self._ttl = 0.0
+
+    async def hold(self, ttl: float) -> bool:
+        """Take or renew the lease for ``ttl`` seconds; True when this instance holds it."""
+        self._ttl = ttl
+        return await self.store.acquire(self.key, self.owner, ttl)
+
+    @contextlib.asynccontextmanager
+    async def kept(self, every: float) -> AsyncIterator[None]:
+        """Keep renewing the lease while the block runs (a run may outlast the lease)."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(every)
+                with contextlib.suppress(Exception):
+                    await self.store.acquire(self.key, self.owner, self._ttl)
+
+        renewing = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def release(self) -> None:
+        """Give the lease up (on shutdown), so that another instance takes over at once."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await asyncio.shield(self.store.release(self.key, self.owner))
+
 
 class PeriodicTasks:
     """The periodic tasks of one running application."""
 
-    def __init__(self, tasks: list[PeriodicTask], service: MicroService | None = None) -> None:
+    def __init__(
+        self,
+        tasks: list[PeriodicTask],
+        service: MicroService | None = None,
+        lease_store: BaseLeaseStore | None = None,
+    ) -> None:
         self.tasks = tasks
         self.service = service
+        self.lease_store = lease_store
+        self._owner = f"{service.name if service else 'service'}:{uuid.uuid4().hex}"
         self._running: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -167,6 +270,9 @@ class PeriodicTasks:
                     f"{service.name}: a periodic task is (callable, seconds), got {entry!r}"
                 )
             func, seconds = entry
+            once = isinstance(func, OncePerCluster)
+            if isinstance(func, OncePerCluster):
+                func = func.func
             if not callable(func):
                 raise ServiceConfigurationError(
                     f"{service.name}: periodic task {func!r} is not callable"
@@ -183,8 +289,16 @@ class PeriodicTasks:
                 )
             if inspect.isfunction(func) and id(func) in own_functions:
                 func = func.__get__(service)
-            tasks.append(PeriodicTask(func, float(seconds)))
-        return cls(tasks, service)
+            tasks.append(PeriodicTask(func, float(seconds), once_per_cluster=once))
+        store = service.cluster_lease_store
+        needing = [task.name for task in tasks if task.once_per_cluster]
+        if needing and store is None:
+            raise ServiceConfigurationError(
+                f"{service.name}: periodic task {needing[0]} runs once per cluster, which needs "
+                "a lease store shared by the instances: set cluster_lease_store (for example "
+                "RedisLeaseStore(url))"
+            )
+        return cls(tasks, service, store if needing else None)
 
     def start(self, pool: BlockingRunner, logger: logging.Logger) -> None:
         """Start one asyncio task per periodic task (reporting to the service's metrics)."""
@@ -192,11 +306,13 @@ class PeriodicTasks:
         metrics = service.metrics if service is not None else None
         tracer = service.tracer if service is not None else None
         for task in self.tasks:
-            self._running.append(
-                asyncio.create_task(
-                    task.loop(pool, logger, metrics, tracer), name=f"periodic:{task.name}"
-                )
-            )
+            if task.once_per_cluster and self.lease_store is not None:
+                name = service.name if service is not None else "service"
+                lease = _Lease(self.lease_store, f"periodic.{name}.{task.name}", self._owner)
+                work = task.loop_once_per_cluster(lease, pool, logger, metrics, tracer)
+            else:
+                work = task.loop(pool, logger, metrics, tracer)
+            self._running.append(asyncio.create_task(work, name=f"periodic:{task.name}"))
 
     async def stop(self) -> None:
         """Cancel the tasks and wait until they have ended."""
@@ -206,6 +322,8 @@ class PeriodicTasks:
         for task in running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.lease_store is not None:
+            await self.lease_store.aclose()
 
 
 def periodic_tasks_ctx(
