@@ -188,3 +188,33 @@ async def test_describe_shows_defaults_hides_builtins_and_renders_docs(
     for builtin in ("rpc.discover() -> ", "get_service_specs() -> ", "statistics() -> "):
         assert any(line.startswith(builtin) for line in all_lines), builtin
     assert "statistics() -> integer" in theirs.stdout.splitlines()
+
+
+async def test_describe_lists_the_methods_when_the_events_cannot_be_fetched(
+    gemstone_cli: RunCli,
+) -> None:
+    """A document linking an AsyncAPI document that is not served: the methods are listed,
+    and a warning says the events are not."""
+
+    async def discover(request: web.Request) -> web.Response:
+        message = await request.json()
+        document = {**DOC, "x-asyncapi": "http://127.0.0.1:1/api/asyncapi.json"}
+        return web.json_response({"jsonrpc": "2.0", "id": message["id"], "result": document})
+
+    app = web.Application()
+    app.router.add_post("/api", discover)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/api"
+    try:
+        result = await gemstone_cli("describe", url)
+    finally:
+        await runner.cleanup()
+    assert result.code == 0, result.stderr
+    assert result.stdout.startswith(f"recorder 1.0 — {url}")
+    assert "events" not in result.stdout.splitlines()
+    assert result.stderr == (
+        f"warning: events not listed: cannot fetch {url}/asyncapi.json: HTTP 404\n"
+    )

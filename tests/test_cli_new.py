@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.cli import RunCli, cli_env
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 async def test_new_project_tests_pass(tmp_path: Path, gemstone_cli: RunCli) -> None:
@@ -70,3 +73,45 @@ async def test_new_refuses_an_existing_folder(tmp_path: Path, gemstone_cli: RunC
     assert result.code == 2
     assert result.stderr == f"error: {tmp_path / 'taken'} already exists\n"
     assert [p.name for p in (tmp_path / "taken").iterdir()] == ["keep.txt"]
+
+
+def _section_commands(readme: str, heading: str) -> list[str]:
+    """The lines of the ```sh blocks under ``## heading`` of a README."""
+    section = readme.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.timeout(900)
+async def test_a_new_project_installs_and_passes_in_a_fresh_venv(
+    tmp_path: Path, gemstone_cli: RunCli
+) -> None:
+    """Following the project's own README word for word (Install, then Test it) in a fresh
+    virtual environment, with gemstone-aio's wheel built from this checkout."""
+    wheels = tmp_path / "wheels"
+    build = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pip", "wheel", "--no-deps",
+        "-q", "-w", str(wheels), str(ROOT),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(build.communicate(), 300)
+    assert build.returncode == 0, out.decode()
+    result = await gemstone_cli("new", "stockroom", "--directory", str(tmp_path))
+    assert result.code == 0, result.stderr
+    root = tmp_path / "stockroom"
+    readme = (root / "README.md").read_text()
+    commands = [*_section_commands(readme, "Install"), *_section_commands(readme, "Test it")]
+    assert commands[0] == "python3 -m venv .venv"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PIP_FIND_LINKS"] = str(wheels)  # the README's advice when the index has no wheel
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    proc = await asyncio.create_subprocess_exec(
+        "bash", "-euo", "pipefail", "-c", "\n".join(commands),
+        cwd=root, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 800)
+    report = out.decode()
+    assert proc.returncode == 0, report[-4000:]
+    assert "3 passed" in report
+    assert (root / ".venv" / "bin" / "gemstone").exists()

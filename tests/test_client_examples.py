@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -22,11 +23,21 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _documented_service_command() -> list[str]:
+    """The command docs/client.md gives to start the service, on port 0 (a free one)."""
+    text = (ROOT / "docs" / "client.md").read_text(encoding="utf-8")
+    match = re.search(r"^\$ python (examples/example_client/service\.py[^&\n]*)", text, re.M)
+    assert match is not None, "docs/client.md no longer shows how to start the service"
+    script, *args = shlex.split(match.group(1))
+    return [sys.executable, str(ROOT / script), *(a.replace("8000", "0") for a in args)]
+
+
 @pytest.fixture
 def example_service() -> Iterator[str]:
-    """Start ``service.py`` on a free port; yield its URL from the "serving at" log line."""
+    """Start ``service.py`` as docs/client.md says, on a free port; yield its URL from the
+    "serving at" log line."""
     proc = subprocess.Popen(
-        [sys.executable, str(EXAMPLE / "service.py"), "--port=0"],
+        _documented_service_command(),
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),

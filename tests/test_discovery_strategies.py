@@ -133,39 +133,89 @@ async def test_heartbeat_with_the_registry_token(start_registry: RegistryFactory
 
 @pytest.mark.redis
 async def test_redis_keys_expire_on_their_own(redis_url: str) -> None:
-    """Each instance is one key with a TTL in its namespace; nothing is left to clean up."""
+    """Every key of the namespace expires by itself; unregistering leaves only the names index."""
     namespace = unique("ns")
     strategy = RedisDiscoveryStrategy(redis_url, time_to_live=30, namespace=namespace)
     client = redis.asyncio.from_url(redis_url)
     try:
         await strategy.ping("a", "http://127.0.0.1:1/api")
         keys = [key async for key in client.scan_iter(match=f"{namespace}:*")]
-        assert len(keys) == 1
-        assert 0 < await client.pttl(keys[0]) <= 30_000
+        assert len(keys) == 3  # the name's set, the names index, the URL's owner
+        for key in keys:
+            assert 0 < await client.pttl(key) <= 30_000
         await strategy.unregister("a", "http://127.0.0.1:1/api")
-        assert [key async for key in client.scan_iter(match=f"{namespace}:*")] == []
+        keys = [key async for key in client.scan_iter(match=f"{namespace}:*")]
+        assert keys == [f"{namespace}:names".encode()]
+        assert await strategy.locate("a") == []
+        assert await strategy.locate("*") == []
+    finally:
+        await client.aclose()
+        await strategy.aclose()
+
+
+async def _command_calls(client: Any) -> dict[str, int]:
+    stats = await client.info("commandstats")
+    return {key.removeprefix("cmdstat_"): value["calls"] for key, value in stats.items()}
+
+
+@pytest.mark.redis
+async def test_redis_lookup_reads_only_the_name_looked_up(redis_url: str) -> None:
+    """A lookup is one script call on that name's set: no SCAN, whatever the directory's size."""
+    namespace = unique("ns")
+    strategy = RedisDiscoveryStrategy(redis_url, namespace=namespace)
+    client = redis.asyncio.from_url(redis_url)
+    try:
+        for n in range(1_000):
+            await strategy.ping(f"svc-{n % 100}", f"http://127.0.0.1:{20_000 + n}/api")
+        before = await _command_calls(client)
+        found = await strategy.locate("svc-7")
+        after = await _command_calls(client)
+        assert len(found) == 10
+        assert after.get("scan", 0) == before.get("scan", 0)
+        assert after.get("keys", 0) == before.get("keys", 0)
+        assert after["evalsha"] - before.get("evalsha", 0) == 1
+        assert after["zrangebyscore"] - before.get("zrangebyscore", 0) == 1
     finally:
         await client.aclose()
         await strategy.aclose()
 
 
 @pytest.mark.redis
-async def test_redis_ignores_foreign_values_in_its_namespace(redis_url: str) -> None:
-    """Keys in the namespace that are not ours (not JSON, wrong shape) are skipped."""
-    namespace = unique("ns")
-    strategy = RedisDiscoveryStrategy(redis_url, namespace=namespace)
-    client = redis.asyncio.from_url(redis_url)
+async def test_redis_a_url_belongs_to_one_name(redis_url: str) -> None:
+    """A URL pinging under another name moves to it (a restarted process serving another one)."""
+    strategy = RedisDiscoveryStrategy(redis_url, namespace=unique("ns"))
     try:
-        await client.set(f"{namespace}:a#1", b"not json")
-        await client.set(f"{namespace}:a#2", b"[1, 2]")
-        await client.set(f"{namespace}:a#3", b'{"name": 1, "url": 2}')
-        await strategy.ping("a", "http://127.0.0.1:1/api")
-        assert await strategy.locate("a") == ["http://127.0.0.1:1/api"]
-        assert await strategy.locate("*") == ["http://127.0.0.1:1/api"]
+        await strategy.ping("old", "http://127.0.0.1:5/api")
+        await strategy.ping("new", "http://127.0.0.1:5/api")
+        assert await strategy.locate("old") == []
+        assert await strategy.locate("new") == ["http://127.0.0.1:5/api"]
     finally:
-        await client.delete(f"{namespace}:a#1", f"{namespace}:a#2", f"{namespace}:a#3")
-        await client.aclose()
         await strategy.aclose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:pass@127.0.0.1:22/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://0.0.0.0:8000/api",
+        "ftp://127.0.0.1/api",
+    ],
+)
+async def test_redis_refuses_urls_the_registry_refuses(url: str) -> None:
+    """The URL rules of the reference registry apply before anything is written."""
+    strategy = RedisDiscoveryStrategy("redis://127.0.0.1:1/0", namespace=unique("ns"))
+    with pytest.raises(ValueError, match="url must"):
+        await strategy.ping("a", url)
+
+
+def test_redis_outside_loopback_needs_a_password() -> None:
+    """A Redis on another host without a password is refused unless insecure=True."""
+    with pytest.raises(ValueError, match="without a password"):
+        RedisDiscoveryStrategy("redis://10.1.2.3:6379/0")
+    RedisDiscoveryStrategy("redis://:secret@10.1.2.3:6379/0")
+    RedisDiscoveryStrategy("redis://10.1.2.3:6379/0", insecure=True)
+    assert "secret" not in repr(RedisDiscoveryStrategy("redis://:secret@10.1.2.3:6379/0"))
 
 
 @pytest.mark.redis

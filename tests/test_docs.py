@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 from pytest_aiohttp import AiohttpClient
 
+from gemstone_aio.event import InMemoryEventBus
+from gemstone_aio.testing import EventCapture, ServiceKit
+
 ROOT = Path(__file__).resolve().parent.parent
 FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 INCLUDE = re.compile(r'^--8<-- "([^"]+)"$', re.MULTILINE)
@@ -40,15 +43,27 @@ def included_files() -> set[str]:
 
 
 @pytest.mark.parametrize("code", snippets())
-async def test_snippet_runs(code: str, aiohttp_client: AiohttpClient) -> None:
-    """The snippet executes, and the tests it defines pass."""
+async def test_snippet_runs(
+    code: str, aiohttp_client: AiohttpClient, gemstone_event_bus: InMemoryEventBus
+) -> None:
+    """The snippet executes, and the tests it defines pass (with the fixtures they name:
+    ``aiohttp_client`` and the test kit's ``gemstone_services`` and ``gemstone_events``)."""
     namespace: dict[str, Any] = {"__name__": "docs_snippet"}
     exec(compile(code, "<snippet>", "exec"), namespace)
     for name, value in list(namespace.items()):
         if name.startswith("test_") and inspect.iscoroutinefunction(value):
             wanted = inspect.signature(value).parameters
-            kwargs = {"aiohttp_client": aiohttp_client} if "aiohttp_client" in wanted else {}
-            await value(**kwargs)
+            events = EventCapture()
+            kit = ServiceKit(events, gemstone_event_bus)
+            fixtures = {
+                "aiohttp_client": aiohttp_client,
+                "gemstone_services": kit,
+                "gemstone_events": events,
+            }
+            try:
+                await value(**{key: fixtures[key] for key in wanted})
+            finally:
+                await kit.aclose()
 
 
 def test_included_example_files_exist() -> None:

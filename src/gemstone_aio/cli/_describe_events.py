@@ -7,6 +7,7 @@ same headers, so a service reached through a proxy is described as it is reached
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,12 +19,10 @@ __all__ = ["fetch_asyncapi", "print_events"]
 async def fetch_asyncapi(svc: Any, url: str, openrpc: Mapping[str, Any]) -> dict[str, Any] | None:
     """The AsyncAPI document of the service at ``url``, or ``None`` (no events, or none served).
 
-    Raises:
-        GemstoneTransportError: The document could not be fetched (a subclass names why).
+    The methods are worth listing even when the events cannot be: a failure to fetch the
+    document is a warning on stderr, not an error.
     """
     import aiohttp
-
-    from ..client import HttpStatusError, ServiceUnavailableError
 
     if "x-asyncapi" not in openrpc:
         return None
@@ -36,12 +35,11 @@ async def fetch_asyncapi(svc: Any, url: str, openrpc: Mapping[str, Any]) -> dict
             ) as response,
         ):
             if response.status != 200:
-                raise HttpStatusError(
-                    f"{where} answered HTTP {response.status}", status=response.status
-                )
+                raise ValueError(f"HTTP {response.status}")
             document = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        raise ServiceUnavailableError(f"cannot fetch {where}: {exc}") from None
+        sys.stderr.write(f"warning: events not listed: cannot fetch {where}: {exc}\n")
+        return None
     return document if isinstance(document, dict) else None
 
 

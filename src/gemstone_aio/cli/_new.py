@@ -52,7 +52,7 @@ def new(
     """Create a new service project: package, service, tests, README and pyproject.
 
     Example:
-        gemstone new orders && cd orders && python -m pytest
+        gemstone new orders (then follow orders/README.md)
     """
     from .._version import __version__
 
@@ -74,4 +74,8 @@ def new(
     console.print(
         f"Created {root} (service class {names['package']}.service.{names['cls']})", markup=False
     )
-    console.print(f"Next: cd {root} && pip install -e '.[test]' && python -m pytest", markup=False)
+    console.print(
+        f"Next: cd {root} && python3 -m venv .venv && . .venv/bin/activate && "
+        "python -m pip install -e '.[test]' && python -m pytest",
+        markup=False,
+    )

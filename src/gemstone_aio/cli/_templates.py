@@ -20,7 +20,7 @@ requires-python = ">=3.11"
 dependencies = ["gemstone-aio>=$gemstone_version"]
 
 [project.optional-dependencies]
-test = ["pytest>=8", "pytest-asyncio>=0.23"]
+test = ["pytest>=8", "pytest-aiohttp>=1.1"]
 
 [project.scripts]
 $name = "$package.__main__:main"
@@ -41,27 +41,45 @@ README: Final = """\
 
 A gemstone-aio service: JSON-RPC 2.0 over HTTP at `/api`.
 
-## Run it
+## Install
 
-```
-pip install -e '.[test]'
-gemstone run $package.service:$cls --port 8000
-# or, restarting on every code change while you work on it:
-gemstone run $package.service:$cls --port 8000 --reload
+In a virtual environment (Debian and Ubuntu refuse `pip install` into the system Python;
+there, `sudo apt-get install python3-venv` first if `python3 -m venv` is missing):
+
+```sh
+python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install -e '.[test]'
 ```
 
-## Call it
-
-```
-gemstone call_raw http://127.0.0.1:8000/api say_hello name=world
-gemstone call_raw http://127.0.0.1:8000/api add a:=2 b:=3
-gemstone describe http://127.0.0.1:8000/api
-```
+If your package index has no gemstone-aio (a checkout, a private build), point pip at the
+folder holding its wheel: `export PIP_FIND_LINKS=/path/to/wheels` before installing.
 
 ## Test it
 
-```
+```sh
 python -m pytest
+```
+
+The tests use gemstone-aio's pytest plugin: `gemstone_services` serves the service on a free
+port for one test, `gemstone_events` records the events it publishes and handles.
+
+## Run it
+
+```sh
+gemstone run $package.service:$cls --port 8000
+```
+
+To restart on every code change while you work on it, install watchfiles
+(`python -m pip install 'gemstone-aio[reload]'`) and add `--reload`.
+
+## Call it
+
+```sh
+gemstone call-raw http://127.0.0.1:8000/api say_hello name=world
+gemstone call-raw http://127.0.0.1:8000/api add a:=2 b:=3
+gemstone describe http://127.0.0.1:8000/api
+gemstone shell http://127.0.0.1:8000/api
 ```
 """
 
@@ -129,8 +147,8 @@ from __future__ import annotations
 
 import pytest
 
-from gemstone_aio.client import InvalidParamsError, RemoteService
-from gemstone_aio.testing import serving
+from gemstone_aio.client import InvalidParamsError
+from gemstone_aio.testing import ServiceKit
 from $package.service import $cls
 
 
@@ -138,17 +156,18 @@ async def test_say_hello_called_directly() -> None:
     assert await $cls().say_hello("ann") == "hello ann"
 
 
-async def test_methods_over_http() -> None:
-    async with serving($cls()) as service, RemoteService(service.accessible_at) as client:
-        assert await client.call("say_hello", name="bob") == "hello bob"
-        assert await client.call("say_hello") == "hello world"
-        assert await client.call("add", 2, 3) == 5
+async def test_methods_over_http(gemstone_services: ServiceKit) -> None:
+    (service,) = await gemstone_services.serve($cls())
+    client = gemstone_services.client(service)
+    assert await client.call("say_hello", name="bob") == "hello bob"
+    assert await client.call("say_hello") == "hello world"
+    assert await client.call("add", 2, 3) == 5
 
 
-async def test_bad_params_are_rejected() -> None:
-    async with serving($cls()) as service, RemoteService(service.accessible_at) as client:
-        with pytest.raises(InvalidParamsError):
-            await client.call("add", a="two", b=3)
+async def test_bad_params_are_rejected(gemstone_services: ServiceKit) -> None:
+    (service,) = await gemstone_services.serve($cls())
+    with pytest.raises(InvalidParamsError):
+        await gemstone_services.client(service).call("add", a="two", b=3)
 '''
 
 FILES: Final = {

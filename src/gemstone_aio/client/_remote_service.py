@@ -32,9 +32,10 @@ from ._wire import make_message, make_params, next_id
 __all__ = ["DEFAULT_TIMEOUT", "RemoteService"]
 
 DEFAULT_TIMEOUT = 30.0
+"""Seconds a call waits for its reply unless told otherwise."""
+
 DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
 """The largest reply body a client accepts unless told otherwise (32 MiB)."""
-"""Seconds a call waits for its reply unless told otherwise."""
 
 REQUEST_ID_HEADER = "X-Request-Id"
 """The header carrying the request id of the call being served to the called service."""

@@ -58,6 +58,9 @@ if redis.call('PTTL', KEYS[1]) < ttl then
 end
 redis.call('ZADD', KEYS[2], 'GT', expires, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('PTTL', KEYS[2]) < ttl then
+    redis.call('PEXPIRE', KEYS[2], ttl)
+end
 return added
 """
 )
