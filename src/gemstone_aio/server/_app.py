@@ -315,8 +315,12 @@ def make_app(service: MicroService) -> web.Application:
     app.cleanup_ctx.append(_executor_ctx(pool, service.logger))
     app.cleanup_ctx.append(events.transports_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
-    install_discovery(app, service, app[SERVING_KEY], app[STOPPING_KEY])
-    app.cleanup_ctx.append(periodic_tasks_ctx(periodic, pool, service.logger))
+    # A supervisor's secondary workers share the primary's URL: it alone heartbeats
+    # (one instance to callers) and runs the periodic tasks.
+    primary = service._worker_index in (None, 0)
+    install_discovery(app, service, app[SERVING_KEY], app[STOPPING_KEY], heartbeat=primary)
+    if primary:
+        app.cleanup_ctx.append(periodic_tasks_ctx(periodic, pool, service.logger))
     app.cleanup_ctx.append(events.consumers_ctx)
     install_observability(app, service, app[ROUTER_KEY], pool)
     return app

@@ -144,14 +144,20 @@ def install_discovery(
     service: MicroService,
     serving: asyncio.Event,
     stopping: list[Callable[[web.Application], Awaitable[None]]] | None = None,
+    *,
+    heartbeat: bool = True,
 ) -> None:
     """Add the heartbeat's cleanup context and the unregister-before-drain hooks to ``app``.
+
+    Only closing the lookups' connections is added for a secondary worker process: the
+    primary worker registers and unregisters the shared URL.
 
     Args:
         app: The service's application.
         service: The service.
         serving: Set once the socket listens; the first pings wait for it.
         stopping: Callbacks awaited first on a graceful shutdown (``STOPPING_KEY``).
+        heartbeat: Register, ping and unregister (false for a secondary worker).
     """
     running: list[Discovery] = []
 
@@ -180,8 +186,10 @@ def install_discovery(
         for discovery in running:
             await discovery.unregister()
 
-    app.cleanup_ctx.append(discovery_ctx)
     app.on_cleanup.append(close_discovery)
+    if not heartbeat:
+        return
+    app.cleanup_ctx.append(discovery_ctx)
     if stopping is not None:
         stopping.append(unregister_on_shutdown)
     app.on_shutdown.append(unregister_on_shutdown)

@@ -92,10 +92,17 @@ class ConnectionGuard:
         return self._server()
 
 
-async def listen(factory: Callable[[], asyncio.Protocol], host: str, port: int) -> asyncio.Server:
-    """Listen on ``host:port`` (``port`` 0: a free one) with ``factory``'s protocols."""
+async def listen(
+    factory: Callable[[], asyncio.Protocol], host: str, port: int, *, reuse_port: bool = False
+) -> asyncio.Server:
+    """Listen on ``host:port`` (``port`` 0: a free one) with ``factory``'s protocols.
+
+    ``reuse_port``: share the port with the other worker processes (``SO_REUSEPORT``).
+    """
     loop = asyncio.get_running_loop()
-    return await loop.create_server(factory, host or None, port, reuse_address=True)
+    return await loop.create_server(
+        factory, host or None, port, reuse_address=True, reuse_port=reuse_port or None
+    )
 
 
 CONNECTIONS_KEY: Final = web.AppKey("gemstone_aio.connections", ConnectionGuard)

@@ -77,6 +77,9 @@ class MicroService:
             size of the default executor, see :meth:`make_executor`).
         max_pending_blocking_tasks: Blocking calls that may wait for a thread; past that a
             call gets "Server overloaded" (-32002) at once. ``None``: no bound.
+        worker_processes: Processes ``start()`` runs on the port (1). Above 1, ``start()``
+            supervises that many workers sharing the port (``SO_REUSEPORT``); worker 0
+            alone runs the heartbeat and the periodic tasks (see ``docs/deployment.md``).
         use_uvloop: Run ``start()`` on uvloop's event loop: ``None`` (the default) when
             the ``uvloop`` extra is installed, ``True`` always (an error without it),
             ``False`` never.
@@ -171,6 +174,7 @@ class MicroService:
     max_parallel_blocking_tasks: int = DEFAULT_MAX_PARALLEL_BLOCKING_TASKS
     max_pending_blocking_tasks: int | None = 1024
     use_uvloop: bool | None = None
+    worker_processes: int = 1
     static_dirs: Sequence[tuple[str, str]] = ()
     extra_handlers: Sequence[tuple[str, Any]] = ()
     template_dir: str | None = None
@@ -249,6 +253,7 @@ class MicroService:
             module.set_microservice(self)
         self._explicit_accessible_at = cls.accessible_at is not None
         self._stop_requested: asyncio.Event | None = None
+        self._worker_index: int | None = None  # set in a supervisor's worker processes
         self._loop: asyncio.AbstractEventLoop | None = None
         self._discovery: Discovery | None = None
         self.logger = self.get_logger()

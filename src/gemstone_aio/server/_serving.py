@@ -21,6 +21,7 @@ from ._app import CONNECTIONS_KEY, IN_FLIGHT_KEY, SERVING_KEY, STOPPING_KEY
 from ._configuration import configure_service
 from ._listener import listen
 from ._microservice import MicroService
+from ._workers import WORKER_PORT_ENV, supervise, worker_index
 
 __all__ = ["SHUTDOWN_MARGIN", "loop_factory", "run", "serve"]
 
@@ -79,7 +80,9 @@ async def serve(
         assert server is not None  # set up just above
         guard = app[CONNECTIONS_KEY]
         guard.attach(server)
-        listener = await listen(guard, service.host, service.port)
+        listener = await listen(
+            guard, service.host, service.port, reuse_port=service._worker_index is not None
+        )
         if service.port == 0:
             service.port = int(listener.sockets[0].getsockname()[1])
             service.refresh_accessible_at()
@@ -158,24 +161,51 @@ def loop_factory(use_uvloop: bool | None) -> Callable[[], asyncio.AbstractEventL
 def run(service: MicroService, argv: Sequence[str] | None = None) -> None:
     """Serve ``service`` in a new event loop (uvloop's, see ``use_uvloop``) until SIGINT or SIGTERM.
 
-    A configuration or start-up error ends the process with status 2 and a one-line
-    message on stderr (no traceback).
+    A configuration or start-up error ends the process with status 2, a port that cannot
+    be listened on with status 3, each with a one-line message on stderr (no traceback).
+    With ``worker_processes`` above 1 this process supervises that many worker processes (see
+    :mod:`gemstone_aio.server._workers`).
     """
     if not logging.getLogger().handlers:
         configure_logging(logging.INFO, json_lines=service.log_json)
+    index = worker_index()
     watchdog = _Watchdog(service)
     try:
+        if not service.skip_configuration:
+            configure_service(service, argv)
+        _check_workers(service)
+        if index is not None:  # one of a supervisor's workers: the shared port
+            service._worker_index = index
+            service.port = int(os.environ.get(WORKER_PORT_ENV, service.port))
+            service.refresh_accessible_at()
+        elif service.worker_processes > 1:
+            raise SystemExit(supervise(service, service.logger))
         with (
             contextlib.suppress(KeyboardInterrupt),
             asyncio.Runner(loop_factory=loop_factory(service.use_uvloop)) as runner,
         ):
-            runner.run(service.serve(argv=argv, on_stop=watchdog.start))
+            runner.run(service.serve(on_stop=watchdog.start, configure=False))
     except ServiceConfigurationError as exc:
         print(f"{service.name}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except OSError as exc:
+        print(
+            f"error: {service.name} cannot listen on {service.host}:{service.port}: "
+            f"{os.strerror(exc.errno) if exc.errno else exc}",
+            file=sys.stderr,
+        )
+        raise SystemExit(3) from None
     finally:
         watchdog.cancel()
     _leave_stuck_threads(service)
+
+
+def _check_workers(service: MicroService) -> None:
+    workers = service.worker_processes
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ServiceConfigurationError(
+            f"{service.name}: worker_processes must be a positive integer, got {workers!r}"
+        )
 
 
 class _Watchdog:
