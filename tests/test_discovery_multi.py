@@ -37,6 +37,7 @@ async def test_instances_come_expire_and_leave(start_registry: RegistryFactory) 
     async with contextlib.AsyncExitStack() as outer, RemoteService(registry_url) as reg:
         for node in [*workers, other, caller]:
             node.service_registry_urls = [registry_url]
+            node.unregister_propagation_delay = 0  # stops here simulate crashes
         for node, stack in zip(workers, stacks, strict=True):
             outer.push_async_callback(stack.aclose)
             await stack.enter_async_context(serving(node))

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import aiohttp
 
+from gemstone_aio import RemoteService
+from gemstone_aio.registry import ServiceRegistry
+from gemstone_aio.testing import serving
 from tests.fixtures.config import StartProcess, wait_until
 
 WORKERS = textwrap.dedent(
@@ -34,6 +37,9 @@ WORKERS = textwrap.dedent(
         port = int(sys.argv[2])
         worker_processes = 2
         periodic_tasks = [(tick, 0.2)]
+        service_registry_urls = [sys.argv[3]]
+        service_registry_ping_interval = 0.3
+        unregister_propagation_delay = 0
 
         @gemstone.exposed_method()
         async def pid(self) -> int:
@@ -44,6 +50,10 @@ WORKERS = textwrap.dedent(
         Spread().start(argv=[])
     """
 )
+
+
+def _ticks(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
 
 
 def _free_port() -> int:
@@ -78,7 +88,15 @@ async def test_two_workers_share_the_port_and_are_supervised(
     script.write_text(WORKERS)
     ticks = tmp_path / "ticks.txt"
     port = _free_port()
-    supervisor = await service_process(script, str(ticks), str(port))
+    registry = ServiceRegistry()
+    async with serving(registry), RemoteService(registry.accessible_at or "") as reg:
+        await _check_workers(service_process, script, ticks, port, reg)
+
+
+async def _check_workers(
+    service_process: StartProcess, script: Path, ticks: Path, port: int, reg: RemoteService
+) -> None:
+    supervisor = await service_process(script, str(ticks), str(port), reg.url)
     await supervisor.wait_for_line("supervising 2 workers")
     url = f"http://127.0.0.1:{port}/api"
     loop = asyncio.get_running_loop()
@@ -91,9 +109,11 @@ async def test_two_workers_share_the_port_and_are_supervised(
         else:
             await asyncio.sleep(0.1)
     assert supervisor.proc.pid not in pids
+    # The workers share one URL: one instance in the registry (the primary pings it).
+    assert await reg.call("locate_service", "spread") == [url]
     # Periodic tasks run in the primary worker only.
-    await wait_until(lambda: ticks.exists() and len(ticks.read_text().split()) >= 5, 10)
-    assert len(set(ticks.read_text().split())) == 1
+    await wait_until(lambda: len(_ticks(ticks)) >= 5, 10)
+    assert len(set(_ticks(ticks))) == 1
     # A worker that dies is replaced.
     victim = next(iter(pids))
     os.kill(victim, signal.SIGKILL)

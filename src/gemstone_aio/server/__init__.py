@@ -23,7 +23,7 @@ from ._microservice import MicroService
 from ._module import Container, Module
 from ._observability import METRICS_KEY
 from ._selfdescription import SELF_DESCRIPTION_KEY
-from ._serving import SHUTDOWN_MARGIN, run, serve
+from ._serving import SHUTDOWN_MARGIN, app_factory, run, serve
 from ._templates import render_template
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "MicroService",
     "Module",
     "RequestHandler",
+    "app_factory",
     "build_router",
     "current_handler",
     "make_app",

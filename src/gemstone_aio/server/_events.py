@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import logging
 import threading
 from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,8 @@ from ..errors import EventPublishError, ServiceConfigurationError
 from ..event._base import BaseEventTransport, OutgoingEvent, Subscription
 from ..event._dispatch import BoundHandler, EventDispatcher, RunBlocking
 from ..event._memory import InMemoryEventTransport
-from ..event._publish import PublishResult
+from ..event._pending import PublicationBound, RateLimitedLog
+from ..event._publish import PublishResult, WaitingPublication
 from ..observability._health import CheckResult, ReadinessState
 from ..observability._tracing import start_span
 
@@ -47,6 +49,13 @@ class EventRuntime:
         self._tasks: set[asyncio.Future[None]] = set()
         self._threaded: set[concurrent.futures.Future[None]] = set()
         self._lock = threading.Lock()
+        # Publications under way are bounded (the broker may be down: they pile up).
+        self.bound = PublicationBound(
+            service.max_pending_publications,
+            room_timeout=_room_timeout(self.transports),
+        )
+        self._failed_log = RateLimitedLog(service.logger, logging.ERROR)
+        self._dropped_log = RateLimitedLog(service.logger, logging.WARNING)
 
     # -- cleanup contexts --------------------------------------------------------------
 
@@ -154,33 +163,66 @@ class EventRuntime:
             raise EventPublishError(
                 f"cannot emit event {event.name!r}: service {self.service.name!r} is not running"
             )
+        if not self.bound.try_acquire():
+            # No room: it starts if awaited (waiting for room), else it is dropped.
+            return WaitingPublication(
+                loop, lambda: self._publish_when_room(event), lambda: self._dropped(event)
+            )
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
-            # The done callback counts and logs the outcome.
-            task: asyncio.Future[Any] = loop.create_task(self._publication(event))
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done(event))
-            return PublishResult(task)
+            return PublishResult(self._start(event))
         future = asyncio.run_coroutine_threadsafe(self._publication(event), loop)
         with self._lock:
             self._threaded.add(future)
         future.add_done_callback(self._thread_done(event))
         return PublishResult(future)
 
+    def _start(self, event: OutgoingEvent) -> asyncio.Future[Any]:
+        # On the loop, holding a place of the bound; the done callback frees it, counts
+        # and logs the outcome.
+        task: asyncio.Future[Any] = asyncio.get_running_loop().create_task(self._publication(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done(event))
+        return task
+
+    async def _publish_when_room(self, event: OutgoingEvent) -> None:
+        # An awaited publication past the bound: wait for room, then publish.
+        try:
+            await self.bound.acquire(f"event {event.name!r}")
+        except EventPublishError as exc:
+            self._settled(event, exc)
+            raise
+        await self._start(event)
+
+    def _dropped(self, event: OutgoingEvent) -> None:
+        # A publication past the bound discarded without being awaited (any thread).
+        total = self.bound.count_dropped()
+        self.service.metrics.event_publish_dropped(event.name)
+        self._dropped_log(
+            "event %r dropped: %d publications are waiting for the broker "
+            "(max_pending_publications); await emit_event() to wait for room (%d dropped "
+            "since the service started)",
+            event.name,
+            self.bound.limit,
+            total,
+        )
+
     def _settled(self, event: OutgoingEvent, exc: BaseException | None) -> None:
-        # Metrics and the error log line of one finished publication (not a cancelled one).
+        # Metrics and the error log line of one finished publication (not a cancelled
+        # one); the log line is rate-limited, the metric counts each.
         if exc is None:
             self.service.metrics.event_published(event.name)
         else:
             self.service.metrics.event_publish_failed(event.name)
-            self.service.logger.error("event %r could not be published: %s", event.name, exc)
+            self._failed_log("event %r could not be published: %s", event.name, exc)
 
     def _task_done(self, event: OutgoingEvent) -> Any:
         def done(task: asyncio.Future[Any]) -> None:
             self._tasks.discard(task)
+            self.bound.release()
             if not task.cancelled():
                 self._settled(event, task.exception())
 
@@ -190,6 +232,7 @@ class EventRuntime:
         def done(future: concurrent.futures.Future[None]) -> None:
             with self._lock:
                 self._threaded.discard(future)
+            self.bound.release()
             if not future.cancelled():
                 self._settled(event, future.exception())
 
@@ -203,6 +246,17 @@ class EventRuntime:
             if not waiting:
                 return
             await asyncio.gather(*waiting, return_exceptions=True)
+
+
+def _room_timeout(transports: list[BaseEventTransport]) -> float:
+    # How long an awaited publication past the bound waits for room: the transports'
+    # publish timeout (the longest), 30 s for transports without one.
+    found = [
+        float(timeout)
+        for t in transports
+        if isinstance(timeout := getattr(t, "publish_timeout", None), int | float)
+    ]
+    return max(found, default=30.0)
 
 
 def _transport_check(transport: BaseEventTransport) -> Any:

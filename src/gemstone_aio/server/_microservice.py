@@ -132,6 +132,10 @@ class MicroService:
         event_transports: Transports events are published on and consumed from (see
             :mod:`gemstone_aio.event.transport`); empty means the in-memory transport.
             Each instance works with its own copies of the listed transports.
+        max_pending_publications: Publications that may be under way at once (10,000),
+            waiting for the broker's confirm; past it an ``emit_event`` that is awaited
+            waits for room (at most the publish timeout) and one that is not is dropped,
+            counted and logged. ``None``: no bound. See ``docs/events.md``.
         emitted_events: The events the service emits, declared with their body types
             (:class:`~gemstone_aio.EmittedEvent`) for its self-description
             (``{endpoint}/asyncapi.json``); ``@emits`` on a method declares them too.
@@ -157,6 +161,10 @@ class MicroService:
             :class:`~gemstone_aio.discovery.RedisDiscoveryStrategy`); asked before the
             registry URLs.
         service_locate_cache_ttl: Seconds :meth:`get_service` trusts a lookup (5).
+        unregister_propagation_delay: Seconds a stopping instance keeps serving after
+            it unregistered, so that callers' cached lookups drop it before its socket
+            closes. ``None`` (the default): ``service_locate_cache_ttl`` when the service
+            registers anywhere, else 0. Counted within ``shutdown_grace_period``.
         skip_configuration: Do not run the configurators when serving.
         configurables: The service's own :class:`Configurable` settings, added to the
             defaults ``port``, ``host``, ``accessible_at``, ``endpoint`` and
@@ -204,6 +212,7 @@ class MicroService:
     request_id_header: str | None = "X-Request-Id"
     log_json: bool = False
     event_transports: Sequence[BaseEventTransport] = ()
+    max_pending_publications: int | None = 10_000
     emitted_events: Sequence[EmittedEvent] = ()
     cors_origins: Sequence[str] = ()
     validation_strategies: Sequence[BaseValidationStrategy] = (HeaderValidationStrategy(),)
@@ -211,6 +220,7 @@ class MicroService:
     periodic_tasks: Sequence[tuple[Callable[..., Any] | OncePerCluster, float]] = ()
     cluster_lease_store: BaseLeaseStore | None = None
     service_registry_urls: Sequence[str] = ()
+    unregister_propagation_delay: float | None = None
     service_registry_ping_interval: float = 30
     service_registry_token: str | None = None
     discovery_strategies: Sequence[BaseDiscoveryStrategy] = ()

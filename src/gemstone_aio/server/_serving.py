@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -23,7 +23,7 @@ from ._listener import listen
 from ._microservice import MicroService
 from ._workers import WORKER_PORT_ENV, supervise, worker_index
 
-__all__ = ["SHUTDOWN_MARGIN", "loop_factory", "run", "serve"]
+__all__ = ["SHUTDOWN_MARGIN", "app_factory", "loop_factory", "run", "serve"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -102,6 +102,7 @@ async def serve(
         deadline = loop.time() + service.shutdown_grace_period
         service.logger.info("%s shutting down", service.name)
         await _run_stopping_callbacks(app, service, deadline)
+        await _propagate_unregistration(service, deadline)
         listener.close()  # no new connections; open ones finish their current request
         server.pre_shutdown()
         calls = app[IN_FLIGHT_KEY]
@@ -122,6 +123,21 @@ async def serve(
         service._loop = service._stop_requested = None
 
 
+async def _propagate_unregistration(service: MicroService, deadline: float) -> None:
+    # Unregistered, but callers' cached lookups may still send calls here for a while:
+    # keep answering them until their caches have dropped this instance.
+    delay = service.unregister_propagation_delay
+    if delay is None:
+        registers = bool(service.service_registry_urls or service.discovery_strategies)
+        delay = service.service_locate_cache_ttl if registers else 0.0
+    delay = min(delay, max(deadline - asyncio.get_running_loop().time(), 0.0))
+    if delay > 0:
+        service.logger.info(
+            "%s unregistered; serving %.1f s more while callers drop it", service.name, delay
+        )
+        await asyncio.sleep(delay)
+
+
 async def _run_stopping_callbacks(
     app: web.Application, service: MicroService, deadline: float
 ) -> None:
@@ -135,6 +151,32 @@ async def _run_stopping_callbacks(
                     service.logger.exception("shutdown callback %r failed", callback)
     except TimeoutError:
         service.logger.warning("shutdown callbacks did not finish within the grace period")
+
+
+def app_factory(
+    service: MicroService, *, configure: bool = True
+) -> Callable[[], Awaitable[web.Application]]:
+    """An application factory for a server other than ``start()`` (gunicorn, say).
+
+    ``gunicorn 'module:factory' --worker-class aiohttp.GunicornWebWorker`` with
+    ``factory = app_factory(MyService())``: the factory configures the service (from its
+    configurators, without a command line: gunicorn owns that), builds its application,
+    and marks it served once the server runs, so the heartbeat registers it. Set ``port``
+    and ``accessible_at`` (environment or JSON file) to match the bind address.
+    """
+
+    async def factory() -> web.Application:
+        if configure and not service.skip_configuration:
+            configure_service(service, [])
+        app = service.make_app()
+
+        async def mark_served(app: web.Application) -> None:
+            app[SERVING_KEY].set()
+
+        app.on_startup.append(mark_served)
+        return app
+
+    return factory
 
 
 def loop_factory(use_uvloop: bool | None) -> Callable[[], asyncio.AbstractEventLoop] | None:
