@@ -530,9 +530,10 @@ async def test_anonymous_self_description_logs_no_denial(
         _, body = await post_rpc(client, [call(first, id=1), call(second, id=2)])
         errors = [answer["id"] for answer in body if "error" in answer]
         assert errors == [2 if second == "secret" else 1]
-    assert denials() == [
-        "access denied to 127.0.0.1: no API token found (looked in: header X-Api-Token)"
-    ] * 2
+    assert (
+        denials()
+        == ["access denied to 127.0.0.1: no API token found (looked in: header X-Api-Token)"] * 2
+    )
 
 
 class PublicOnly(gemstone.MicroService):

@@ -307,7 +307,9 @@ async def test_shell_completion_is_enabled() -> None:
     out, err = await asyncio.wait_for(shown.communicate(), 30)
     assert shown.returncode == 0, err.decode()
     assert "_GEMSTONE_COMPLETE=complete_bash" in out.decode()
-    env = cli_env({"_GEMSTONE_COMPLETE": "complete_bash", "COMP_WORDS": "gemstone ca", "COMP_CWORD": "1"})
+    env = cli_env(
+        {"_GEMSTONE_COMPLETE": "complete_bash", "COMP_WORDS": "gemstone ca", "COMP_CWORD": "1"}
+    )
     completed = await asyncio.create_subprocess_exec(script, stdout=PIPE, stderr=PIPE, env=env)
     out, err = await asyncio.wait_for(completed.communicate(), 30)
     assert out.decode().split() == ["call", "call-raw"], err.decode()

@@ -64,10 +64,13 @@ class Terminal:
         """Wait until ``text`` is on the screen (a condition, polled with a timeout)."""
         try:
             async with asyncio.timeout(timeout):
-                while text not in (shown := await self.screen()):
+                # A terminal can only be polled.
+                while text not in (shown := await self.screen()):  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
         except TimeoutError:
-            raise AssertionError(f"{text!r} never appeared; screen:\n{await self.screen()}") from None
+            raise AssertionError(
+                f"{text!r} never appeared; screen:\n{await self.screen()}"
+            ) from None
         return shown
 
     async def type(self, *keys: str) -> None:
@@ -129,9 +132,8 @@ async def test_shell_needs_something_to_load() -> None:
         stderr=asyncio.subprocess.PIPE,
         env=cli_env(),
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert err.decode() == (
-        "error: nothing to load: pass --registry URL (or set GEMSTONE_REGISTRY) "
-        "or endpoint URLs\n"
+        "error: nothing to load: pass --registry URL (or set GEMSTONE_REGISTRY) or endpoint URLs\n"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
@@ -252,3 +253,17 @@ async def test_on_service_stop_may_still_call_other_services(
         assert answers == [echo.accessible_at]
         assert polite._discovery is not None
         assert polite._discovery.closed
+
+
+async def test_concurrent_callers_share_one_lookup() -> None:
+    """Callers whose cache expired together wait for one lookup (single-flight)."""
+    name = unique()
+    registry = CountingRegistry()
+    async with serving(registry), serving(Echo()) as echo:
+        await announce(registry, name, str(echo.accessible_at))
+        caller = caller_of(registry, cache_ttl=60)
+        async with caller.discovery:
+            clients = await asyncio.gather(*(caller.get_service(name) for _ in range(50)))
+            assert {client.url for client in clients} == {echo.accessible_at}
+            assert registry.lookups == 1
+            assert caller.discovery.locator.lookups == 1

@@ -15,6 +15,7 @@ import gemstone_aio as gemstone
 from gemstone_aio import RemoteService
 from gemstone_aio.discovery import (
     DefaultDiscoveryStrategy,
+    EtcdDiscoveryStrategy,
     HttpDiscoveryStrategy,
     HttpRegistryStrategy,
     RedisDiscoveryStrategy,
@@ -277,3 +278,44 @@ def test_a_class_level_strategy_serves_in_successive_event_loops() -> None:
 
     assert asyncio.run(one_round()) == []
     assert asyncio.run(one_round()) == []
+
+
+def test_etcd_outside_loopback_needs_credentials() -> None:
+    """An etcd on another host without user and password is refused unless insecure=True."""
+    with pytest.raises(ValueError, match="without credentials"):
+        EtcdDiscoveryStrategy("http://10.1.2.3:2379")
+    EtcdDiscoveryStrategy("http://10.1.2.3:2379", insecure=True)
+    shown = repr(EtcdDiscoveryStrategy("http://root:secret@10.1.2.3:2379"))
+    assert "secret" not in shown
+
+
+@pytest.mark.etcd
+async def test_etcd_changes_are_pushed_to_watching_callers(etcd_endpoint: str) -> None:
+    """A caller's looked-up prefix is watched: others' pings and leases' ends arrive as pushes."""
+    namespace = unique("ns")
+    instance = EtcdDiscoveryStrategy(etcd_endpoint, ttl=1, namespace=namespace)
+    caller = EtcdDiscoveryStrategy(etcd_endpoint, namespace=namespace)
+    try:
+        await instance.ping("orders", "http://127.0.0.1:1/api")
+        assert await caller.locate("orders") == ["http://127.0.0.1:1/api"]
+        assert await caller.locate("ord*") == ["http://127.0.0.1:1/api"]
+        watched = len(caller._watched)
+        await instance.ping("orders", "http://127.0.0.1:2/api")
+
+        async def pushed() -> bool:
+            return sorted(await caller.locate("orders")) == [
+                "http://127.0.0.1:1/api",
+                "http://127.0.0.1:2/api",
+            ]
+
+        await wait_until(pushed, timeout=5, what="the new instance to be pushed")
+        assert len(caller._watched) == watched  # answered from the watch, not a new read
+        await instance.aclose()  # stops pinging without unregistering: the leases run out
+
+        async def expired() -> bool:
+            return await caller.locate("orders") == []
+
+        await wait_until(expired, timeout=10, what="the leases to run out")
+    finally:
+        await instance.aclose()
+        await caller.aclose()

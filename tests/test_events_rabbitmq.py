@@ -162,7 +162,7 @@ async def test_plain_aio_pika_consumer_sees_body_and_headers(rabbitmq_url: str) 
         async with running(pub):
             await pub.emit_event(event, {"a": [1, 2]}, broadcast=True)
             await pub.emit_event(event, "one of n", broadcast=False)
-        tasks = await channel.declare_queue(TASKS_PREFIX + event, durable=True)
+        tasks = await channel.declare_queue(TASKS_PREFIX + event, passive=True)
         broadcast_message = await mine.get(timeout=10)
         task_message = await tasks.get(timeout=10)
         assert broadcast_message is not None
@@ -174,7 +174,8 @@ async def test_plain_aio_pika_consumer_sees_body_and_headers(rabbitmq_url: str) 
     assert broadcast_message.headers["x-gemstone-event"] == event
     assert broadcast_message.headers["x-gemstone-service"] == pub.name
     assert broadcast_message.headers["x-gemstone-broadcast"] is True
-    assert broadcast_message.delivery_mode == aio_pika.DeliveryMode.NOT_PERSISTENT
+    # Persistent too: it waits in each instance's durable queue across a broker restart.
+    assert broadcast_message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
     assert json.loads(task_message.body) == "one of n"
     assert task_message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
     assert task_message.headers["x-gemstone-broadcast"] is False
@@ -183,16 +184,33 @@ async def test_plain_aio_pika_consumer_sees_body_and_headers(rabbitmq_url: str) 
 async def test_prefetch_follows_handler_concurrency(
     rabbitmq_node: RabbitMqNode, rabbitmq_url: str
 ) -> None:
-    """Each consumer's prefetch count is the service's handler concurrency."""
+    """Each consumer's prefetch count is the service's handler concurrency.
+
+    The shared queue's consumer starts cautious (prefetch 1: messages that came back
+    after a crash are handled alone) and takes its full prefetch from the first message
+    that never came back.
+    """
     event, recorder = unique("prefetch"), Recorder()
     sub = subscriber(event, rabbitmq_url, recorder)
     sub.max_parallel_blocking_tasks = 3
-    async with running(sub):
+
+    async def prefetches() -> dict[str, str]:
         listing = await asyncio.to_thread(
             rabbitmq_node.ctl, "list_consumers", "queue_name", "prefetch_count", "-q"
         )
-    rows = [line.split("\t") for line in listing.splitlines() if line.strip()]
-    assert [TASKS_PREFIX + event, "3"] in rows
+        rows = [line.split("\t") for line in listing.splitlines()[1:] if line.strip()]
+        return {queue: prefetch for queue, prefetch in rows if event in queue}
+
+    async with running(sub):
+        assert await prefetches() == {
+            TASKS_PREFIX + event: "1",
+            f"{BROADCAST_PREFIX}{event}.{sub.name}.{sub.event_transports[0].instance_id}": "3",  # type: ignore[attr-defined]
+        }
+        await sub.emit_event(event, "fresh", broadcast=False)
+        await recorder.wait_count(1)
+        async with asyncio.timeout(20):
+            while (await prefetches()).get(TASKS_PREFIX + event) != "3":
+                await asyncio.sleep(0.05)
 
 
 async def test_gemstone_010_constructor_arguments_connect(rabbitmq_node: RabbitMqNode) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import collections
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import gemstone_aio as gemstone
 from gemstone_aio.discovery import HttpRegistryStrategy
@@ -110,7 +110,9 @@ async def test_a_registry_restart_under_load_fails_no_call() -> None:
     assert min(during_warmup.values()) > total / 6, during_warmup
 
 
-def _calls_reach(counts: collections.Counter[str], urls: set[str], each: int = 5) -> object:
+def _calls_reach(
+    counts: collections.Counter[str], urls: set[str], each: int = 5
+) -> Callable[[], Awaitable[bool]]:
     async def reached() -> bool:
         return all(counts[url] >= each for url in urls)
 

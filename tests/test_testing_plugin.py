@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_TESTS = '''
+PROJECT_TESTS = """
 import asyncio
 
 import gemstone_aio as gemstone
@@ -71,7 +71,7 @@ async def test_4_plain_serving_sees_only_its_own_job():
         await giver.emit_event("leak.plain", "fresh", broadcast=False)
         await asyncio.wait_for(taker.arrived.wait(), 10)
     assert taker.got == ["fresh"]
-'''
+"""
 
 PYTEST_INI = """\
 [pytest]

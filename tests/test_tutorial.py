@@ -36,6 +36,7 @@ async def test_tutorial_system() -> None:
         inventory, orders = QuickInventory(), Orders()
         for service in (inventory, orders):
             service.service_registry_urls = [registry.accessible_at or ""]
+            service.unregister_propagation_delay = 0  # nobody caches their addresses
         async with serving(inventory), serving(orders):
             await wait_until(lambda: inventory.restocks > 0, "a periodic restock")
             async with asyncio.timeout(WAIT):  # the first heartbeat is on its way
@@ -67,7 +68,9 @@ async def _shop(amqp_url: str | None) -> tuple[dict[str, int], list[asyncio.subp
     env = {"REGISTRY_URL": f"http://127.0.0.1:{ports['registry']}/api"}
     if amqp_url is not None:
         env["GEMSTONE_AMQP_URL"] = amqp_url
-    procs = [await _python("-m", "gemstone_aio", "registry", "--port", str(ports["registry"]), env=env)]
+    procs = [
+        await _python("-m", "gemstone_aio", "registry", "--port", str(ports["registry"]), env=env)
+    ]
     await wait_for_line(procs[0].stderr, "serving at")
     for name in ("inventory", "orders"):
         proc = await _python("-m", f"examples.tutorial.{name}", "--port", str(ports[name]), env=env)
@@ -97,7 +100,13 @@ async def test_the_tutorial_in_separate_processes_with_a_broker(
     try:
         registry = f"http://127.0.0.1:{ports['registry']}/api"
         result = await gemstone_cli(
-            "call", "--registry", registry, "shop.orders", "place_order", "item=apple", "quantity:=3"
+            "call",
+            "--registry",
+            registry,
+            "shop.orders",
+            "place_order",
+            "item=apple",
+            "quantity:=3",
         )
         assert (result.code, result.stdout) == (0, '"ordered 3 apple"\n'), result.stderr
         async with gemstone.RemoteService(f"http://127.0.0.1:{ports['inventory']}/api") as inv:

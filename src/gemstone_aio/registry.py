@@ -145,8 +145,13 @@ class ServiceRegistry(MicroService):
         """Check the settings before serving (fail closed: see the module documentation)."""
         cls = type(self).__name__
         self.expire_after = _positive(self, "expire_after", self.expire_after)
-        warmup = self.expire_after / 3 if self.warmup is None else self.warmup
-        self.warmup = 0.0 if warmup in (0, "0") else _positive(self, "warmup", warmup)
+        warmup: object = self.warmup
+        if isinstance(warmup, str):  # from a command line
+            with contextlib.suppress(ValueError):
+                warmup = float(warmup)
+        if warmup is None:
+            warmup = self.expire_after / 3
+        self.warmup = 0.0 if warmup == 0 else _positive(self, "warmup", warmup)
         self._warm_at = time.monotonic() + self.warmup
         self.token = self.token or None
         try:

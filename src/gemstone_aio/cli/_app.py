@@ -6,6 +6,7 @@ import typer
 
 from .._version import __version__
 from ._call import call, call_raw
+from ._dead_letters import dead_letters
 from ._discover import describe
 from ._events import emit, listen
 from ._flags import PlainFlagsGroup
@@ -61,6 +62,7 @@ app.command("registry")(registry)
 app.command("new")(new)
 app.command("emit", epilog=EPILOG)(emit)
 app.command("listen", epilog=EPILOG)(listen)
+app.add_typer(dead_letters, name="dead-letters", epilog=EPILOG)
 app.command("shell", epilog=EPILOG)(shell)
 
 

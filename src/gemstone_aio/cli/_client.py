@@ -50,8 +50,9 @@ def check_url(url: str, what: str = "URL") -> None:
 
 
 def parse_headers(items: Sequence[str]) -> dict[str, str]:
-    """``["NAME:VALUE", ...]`` to a dict (spaces around either are dropped); a malformed
-    item is a usage error.
+    """``["NAME:VALUE", ...]`` to a dict; a malformed item is a usage error.
+
+    Spaces around the name and the value are dropped.
     """
     headers: dict[str, str] = {}
     for item in items:

@@ -129,8 +129,12 @@ def method_signature(method: Mapping[str, Any], document: Mapping[str, Any]) -> 
         if param.get("x-variadic"):
             text = f"*{text}"
         elif not param.get("required"):
-            has_default = isinstance(schema, Mapping) and "default" in schema
-            text = f"{text} = {dumps(schema['default']) if has_default else '…'}"
+            default = (
+                dumps(schema["default"])
+                if isinstance(schema, Mapping) and "default" in schema
+                else "…"
+            )
+            text = f"{text} = {default}"
         parts.append(text)
     result = method.get("result")
     returns = schema_text(result.get("schema"), document) if isinstance(result, Mapping) else "any"

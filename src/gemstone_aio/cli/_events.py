@@ -20,6 +20,7 @@ from ._amqp import (
     TASKS_PREFIX,
     TASKS_ROUTING_KEY,
     declare_route,
+    declare_tasks_exchange,
 )
 from ._output import ExitCode, dumps, fail, stdout
 from ._params import ParamsError, parse_params
@@ -115,7 +116,7 @@ def emit(
         connection = await _connect(url, timeout)
         async with connection:
             channel = await connection.channel()  # publisher confirms are on
-            exchange, _ = await declare_route(channel, event, broadcast)
+            exchange, _ = await declare_route(channel, event, broadcast, connection=connection)
             message = aio_pika.Message(
                 payload,
                 content_type="application/json",
@@ -186,6 +187,14 @@ def listen(
             "acknowledged, so services do not get them: use on a test broker only.",
         ),
     ] = False,
+    tap: Annotated[
+        bool,
+        typer.Option(
+            "--tap",
+            help="Watch one-of-N (task) events without taking them: a private queue gets "
+            "a copy of each one published from now on; the services still get them all.",
+        ),
+    ] = False,
     count: Annotated[
         int | None,
         typer.Option(
@@ -198,12 +207,14 @@ def listen(
     """Print events as they are published, until Ctrl-C (or --count events).
 
     Broadcast events are copied to a private queue, so listening takes nothing away
-    from the services.
+    from the services; so are one-of-N events with --tap.
 
     Example:
         gemstone listen --url amqp://guest:guest@127.0.0.1:5672/ order.created order.paid
     """
     _check_url(url)
+    if task and tap:
+        fail("--task takes one-of-N events, --tap copies them: give one", ExitCode.USAGE)
     if count is not None and count <= 0:
         fail(f"--count must be positive, got {count}", ExitCode.USAGE)
 
@@ -215,7 +226,14 @@ def listen(
             queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
             queues = [queue]
             for event in events:
-                exchange, shared = await declare_route(channel, event, not task)
+                if tap:  # bound beside the shared queue: a copy of each, nothing taken
+                    await queue.bind(
+                        await declare_tasks_exchange(channel, event), routing_key=TASKS_ROUTING_KEY
+                    )
+                    continue
+                exchange, shared = await declare_route(
+                    channel, event, not task, connection=connection
+                )
                 if shared is not None:
                     queues.append(shared)
                 else:
@@ -236,7 +254,7 @@ def listen(
 
             for q in queues[1:] if task else queues:
                 await q.consume(on_message)
-            kind = "task" if task else "broadcast"
+            kind = "task" if task else "task copies" if tap else "broadcast"
             sys.stderr.write(f"listening for {', '.join(events)} ({kind}) on {_safe(url)}\n")
             sys.stderr.flush()
             await done.wait()

@@ -44,11 +44,43 @@ def registry(
             show_default=False,
         ),
     ] = None,
+    lookups_require_token: Annotated[
+        bool,
+        typer.Option(
+            "--lookups-require-token",
+            help="Require the token for locate_service, lookup and list_services too.",
+        ),
+    ] = False,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Serve without a token on an address other than loopback (development only).",
+        ),
+    ] = False,
+    allowed_networks: Annotated[
+        str | None,
+        typer.Option(
+            "--allowed-networks",
+            help="Comma-separated networks an announced URL's host must be in (10.0.0.0/8).",
+            show_default=False,
+        ),
+    ] = None,
+    warmup: Annotated[
+        float | None,
+        typer.Option(
+            "--warmup",
+            help="Seconds after start during which lookups are marked incomplete "
+            "[default: a third of --expiry].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the reference service registry until Ctrl-C or SIGTERM.
 
-    Services ping it (service_registry_urls) and find each other through it; lookups
-    (locate_service, list_services) are open, ping and unregister need --token if set.
+    Services ping it (service_registry_urls) and find each other through it. Without
+    --token it serves on loopback only (unless --insecure); with it, ping and unregister
+    need the token, and lookups too with --lookups-require-token.
 
     Example (shell):
 
@@ -65,8 +97,14 @@ def registry(
         )
     if expiry is not None and not expiry > 0:
         fail(f"--expiry must be a positive number of seconds, got {expiry}", ExitCode.USAGE)
+    if warmup is not None and warmup < 0:
+        fail(f"--warmup must be zero or a positive number of seconds, got {warmup}", ExitCode.USAGE)
     settings = [
         *(["--expire-after", repr(expiry)] if expiry is not None else []),
         *(["--token", token] if token else []),
+        *(["--lookups-require-token"] if lookups_require_token else []),
+        *(["--insecure"] if insecure else []),
+        *(["--allowed-networks", allowed_networks] if allowed_networks else []),
+        *(["--warmup", repr(warmup)] if warmup is not None else []),
     ]
     serve_target("gemstone_aio.registry", host, port, settings)

@@ -180,7 +180,7 @@ class _AsyncConsole(code.InteractiveConsole):
         self.loop = loop
 
     def runcode(self, code: types.CodeType) -> None:
-        func = types.FunctionType(code, self.locals)  # type: ignore[arg-type]
+        func = types.FunctionType(code, self.locals)
         future: concurrent.futures.Future[Any] | None = None
         try:
             result = func()

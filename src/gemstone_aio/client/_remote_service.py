@@ -465,7 +465,7 @@ class RemoteService:
         except TimeoutError:
             reason = " (the caller's deadline)" if inherited else ""
             raise CallTimeoutError(
-                f"{self.url} did not answer within {seconds:.3f} s{reason}"
+                f"{self.url} did not answer within {seconds:g} s{reason}"
             ) from None
         except aiohttp.ClientConnectionError as exc:
             raise ServiceUnavailableError(f"cannot reach {self.url}: {exc}") from None

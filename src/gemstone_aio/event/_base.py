@@ -102,6 +102,12 @@ class Delivery(ABC):
     body: bytes
     headers: Mapping[str, Any]
     broadcast: bool
+    previous_deliveries: int = 0
+    """How many times the broker delivered this message before and got it back unsettled
+    (a handler's process died, its connection dropped, or it was requeued), as the
+    broker counts it; 0 when the transport cannot tell. The dispatcher counts these as
+    attempts, so a message that kills its consumer is dead-lettered after
+    ``max_attempts`` deliveries even across restarts."""
 
     @abstractmethod
     async def ack(self) -> None:

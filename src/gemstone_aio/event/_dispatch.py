@@ -3,7 +3,10 @@
 The same code settles messages of every transport, so an undecodable or invalid body
 is dead-lettered at once, a failing handler is retried with backoff up to the
 transport's ``max_attempts`` and then dead-lettered with the failure as the reason, and
-a message is acknowledged only after every handler of its event succeeded.
+a message is acknowledged only after every handler of its event succeeded. Deliveries
+the broker counts as returned unsettled (:attr:`Delivery.previous_deliveries`) count as
+attempts: a message that killed its consumer that many times is dead-lettered before any
+handler runs.
 """
 
 from __future__ import annotations
@@ -139,6 +142,19 @@ class EventDispatcher:
 
     async def _handle(self, delivery: Delivery) -> None:
         name = self.event_name
+        # Deliveries that came back unsettled count as attempts (the broker counts
+        # them), so a message that kills its consumer's process is given up on too.
+        earlier = delivery.previous_deliveries
+        if earlier >= self.transport.max_attempts:
+            reason = (
+                f"delivered {earlier} times without being acknowledged: the process "
+                "handling it died or lost its connection each time (max_attempts is "
+                f"{self.transport.max_attempts})"
+            )
+            self.logger.error("event %r dead-lettered: %s", name, reason)
+            await delivery.dead_letter(reason, earlier)
+            self.metrics.event_handled(name, "dead_lettered")
+            return
         try:
             raw = delivery.body
             decoded = pydantic_core.from_json(raw)
@@ -162,7 +178,7 @@ class EventDispatcher:
                 self.metrics.event_handled(name, "dead_lettered")
                 return
             calls.append((handler, value))
-        attempt = 0
+        attempt = earlier
         while True:
             attempt += 1
             failed: list[tuple[BoundHandler, Any]] = []

@@ -1,26 +1,33 @@
 """The RabbitMQ event transport, on aio-pika.
 
-Topology (documented for other programs in ``docs/events.md``), for an event ``E``:
+Topology (documented for other programs in ``docs/events.md``; the names live in
+:mod:`._amqp_topology`), for an event ``E``:
 
 - ``gemstone.broadcast.E``: fanout exchange, durable. Each subscribing instance binds
-  its own server-named, exclusive, auto-delete queue to it.
+  its own durable queue ``gemstone.broadcast.E.<service>.<id>`` to it, with an expiry
+  (``x-expires``) for instances that die; it outlives connection losses and broker
+  restarts while the instance lives, and the instance deletes it when it stops.
 - ``gemstone.tasks.E``: direct exchange, durable; messages use routing key ``tasks``.
-  It routes to the durable queue ``gemstone.tasks.E``, declared and bound by publishers
+  It routes to the quorum queue ``gemstone.tasks.E``, declared and bound by publishers
   and subscribers alike, from which subscribing instances compete.
 - ``gemstone.dead-letter``: direct exchange, durable; routing key ``E`` leads to the
   durable queue ``gemstone.dead-letter.E``.
+
+Every message is persistent and confirmed by the broker. The connection is aio-pika's
+robust connection (see :mod:`._amqp_connection`); the consumer of the shared queue is
+in :mod:`._amqp_consumer`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import math
 import random
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
-from urllib.parse import quote
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
@@ -28,13 +35,30 @@ from aio_pika.abc import (
     AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
-    AbstractRobustConnection,
+    AbstractRobustChannel,
 )
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from yarl import URL
 
 from ..errors import EventPublishError, ServiceConfigurationError
-from ._base import HEADER_ATTEMPTS, HEADER_ERROR, BaseEventTransport, Delivery, OutgoingEvent
+from ._amqp_connection import BrokerLink, forget_owner
+from ._amqp_consumer import AmqpDelivery, SharedQueueConsumer
+from ._amqp_topology import (
+    BROADCAST_PREFIX,
+    DEAD_LETTER_EXCHANGE,
+    DEAD_LETTER_PREFIX,
+    TASKS_PREFIX,
+    TASKS_ROUTING_KEY,
+    check_event_name,
+    declare_broadcast_exchange,
+    declare_dead_letter_route,
+    declare_tasks_route,
+    instance_queue_name,
+    tasks_queue_is_quorum,
+    warn_classic_tasks_queue,
+)
+from ._amqp_url import checked_url, mask, translate_pika_options, url_from_parts
+from ._base import BaseEventTransport, OutgoingEvent
 from ._base import Subscription as Subscription
 
 __all__ = [
@@ -46,192 +70,36 @@ __all__ = [
     "RabbitMqEventTransport",
 ]
 
-BROADCAST_PREFIX: Final = "gemstone.broadcast."
-"""Prefix of the fanout exchange of each broadcast event."""
-TASKS_PREFIX: Final = "gemstone.tasks."
-"""Prefix of the direct exchange and of the durable queue of each one-of-N event."""
-TASKS_ROUTING_KEY: Final = "tasks"
-"""Routing key of one-of-N events."""
-DEAD_LETTER_EXCHANGE: Final = "gemstone.dead-letter"
-"""The direct exchange of dead letters; the routing key is the event name."""
-DEAD_LETTER_PREFIX: Final = "gemstone.dead-letter."
-"""Prefix of the durable dead-letter queue of each event."""
-
-_log = logging.getLogger("gemstone_aio.event.rabbitmq")
+_Handle = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 
-_DEFAULT_HOST: Final = "127.0.0.1"
-_DEFAULT_USER: Final = "guest"  # RabbitMQ's default user; its password is "guest" too
-_DEFAULT_PORTS: Final = {"amqp": 5672, "amqps": 5671}
-
-# gemstone 0.10 passed **connection_options to pika's ConnectionParameters. Two of pika's
-# names have an aio-pika counterpart; the others, and aio-pika's own login= (which it
-# ignores when given a URL, as this transport always does), would be silently ignored,
-# so they are refused, with what to do instead.
-_PIKA_RENAMED: Final = {"virtual_host": "virtualhost", "heartbeat_interval": "heartbeat"}
-_PIKA_ONLY: Final = {
-    "credentials": "give username= and password=",
-    "connection_attempts": "the transport keeps reconnecting by itself",
-    "socket_timeout": "give timeout= (seconds to connect)",
-    "blocked_connection_timeout": "aio-pika has no such limit",
-    "backpressure_detection": "aio-pika has no such setting",
-    "locale": "aio-pika has no such setting",
-    "login": "give the user as username=",
-}
+async def _bounded(step: Awaitable[Any], timeout: float) -> None:
+    """Run a broker round trip, giving up after ``timeout`` s or on a connection error."""
+    with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+        await asyncio.wait_for(step, timeout)
 
 
-def _mask(url: URL) -> str:
-    """``url`` as text with its password (if any) replaced by ``***``."""
-    return str(url.with_password("***")) if url.password else str(url)
-
-
-def _translate_pika_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Rename pika's connection options to aio-pika's; refuse those aio-pika would ignore."""
-    for old, new in _PIKA_RENAMED.items():
-        if old in options and new in options:
-            raise ServiceConfigurationError(
-                f"connection options {new}= and pika's {old}= say the same thing: give one"
-            )
-    translated: dict[str, Any] = {}
-    for name, value in options.items():
-        if name in _PIKA_ONLY:
-            raise ServiceConfigurationError(
-                f"connection option {name}= is not understood by aio-pika: {_PIKA_ONLY[name]}"
-            )
-        translated[_PIKA_RENAMED.get(name, name)] = value
-    return translated
-
-
-def _checked_url(
-    url: str | URL,
-    port: int | None,
-    username: str | None,
-    password: str | None,
-    host: str | None,
-    options: dict[str, Any],
-) -> str:
-    """Check an AMQP URL given with the options of the transport; return it as text."""
-    try:
-        parsed = URL(url)
-    except (TypeError, ValueError) as exc:
-        raise ServiceConfigurationError(f"invalid AMQP URL: {exc}") from None
-    safe = _mask(parsed)
-    parts = {"host": host, "port": port, "username": username, "password": password}
-    mixed = [f"{name}=" for name, value in parts.items() if value is not None]
-    if mixed:
-        raise ServiceConfigurationError(
-            "give either an AMQP URL or host, port, username and password, not both: got "
-            f"the URL {safe!r} and {', '.join(mixed)}"
-        )
-    if parsed.scheme not in _DEFAULT_PORTS or not parsed.host:
-        raise ServiceConfigurationError(
-            f"not an AMQP URL (amqp://user:password@host:port/vhost): {safe!r}"
-        )
-    ignored = [f"{name}=" for name in ("virtualhost", "ssl") if name in options]
-    if ignored:
-        raise ServiceConfigurationError(
-            f"with a URL, aio-pika ignores {', '.join(ignored)}: put the virtual host in the "
-            f"URL's path and use amqps:// for TLS (URL {safe!r})"
-        )
-    return str(url)
-
-
-def _url_from_parts(
-    host: str | None,
-    port: int | None,
-    username: str | None,
-    password: str | None,
-    options: dict[str, Any],
-) -> str:
-    """Build the AMQP URL from gemstone 0.10's parts; ``options`` loses ``ssl``/``virtualhost``."""
-    host = _DEFAULT_HOST if host is None else host
-    if not isinstance(host, str) or not host:
-        raise ServiceConfigurationError(f"host must be a non-empty string, got {host!r}")
-    ssl = options.pop("ssl", False)
-    if not isinstance(ssl, bool):
-        raise ServiceConfigurationError(f"ssl must be True or False, got {ssl!r}")
-    scheme = "amqps" if ssl else "amqp"
-    if port is None:
-        port = _DEFAULT_PORTS[scheme]
-    elif isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise ServiceConfigurationError(f"port must be an integer from 1 to 65535, got {port!r}")
-    for label, value in (("username", username), ("password", password)):
-        if value is not None and not isinstance(value, str):
-            raise ServiceConfigurationError(f"{label} must be a string, got {type(value).__name__}")
-    if not username:
-        if password:
-            raise ServiceConfigurationError(
-                "a password is given without a username: give username= too (no username "
-                f"means RabbitMQ's default user {_DEFAULT_USER!r} with its default password)"
-            )
-        username = password = _DEFAULT_USER
-    elif not password:
-        # aio-pika would send "guest" in place of an empty password.
-        raise ServiceConfigurationError(f"username {username!r} needs a password=")
-    vhost = options.pop("virtualhost", "/")
-    if not isinstance(vhost, str) or not vhost:
-        raise ServiceConfigurationError(f"virtualhost must be a non-empty string, got {vhost!r}")
-    try:
-        built = URL.build(
-            scheme=scheme, host=host, port=port, user=username, password=password, path="/"
-        )
-    except ValueError as exc:
-        raise ServiceConfigurationError(f"host {host!r} is not a valid host name: {exc}") from None
-    if vhost != "/":
-        # The path holds the virtual host quoted whole: a "/" in its name becomes %2F.
-        built = built.with_path("/" + quote(vhost, safe=""), encoded=True)
-    return str(built)
-
-
-class _AmqpDelivery(Delivery):
-    def __init__(
-        self,
-        message: AbstractIncomingMessage,
-        event_name: str,
-        broadcast: bool,
-        transport: RabbitMqEventTransport,
-    ) -> None:
-        self.event_name = event_name
-        self.body = message.body
-        self.headers = message.headers or {}  # read-only here: dead_letter() copies it
-        self.broadcast = broadcast
-        self.settled = False
-        self._message = message
-        self._transport = transport
-
-    async def ack(self) -> None:
-        self.settled = True
-        try:
-            await self._message.ack()
-        except CONNECTION_EXCEPTIONS as exc:
-            # The channel died: the broker redelivers the message (at least once).
-            _log.warning(
-                "could not ack event %r (%s); it will be redelivered", self.event_name, exc
-            )
-
-    async def dead_letter(self, reason: str, attempts: int) -> None:
-        self.settled = True
-        headers = {**self.headers, HEADER_ERROR: reason[:4000], HEADER_ATTEMPTS: attempts}
-        try:
-            await self._transport.publish_dead_letter(self.event_name, self.body, headers)
-        except EventPublishError as exc:
-            _log.error("could not dead-letter event %r (%s); requeueing it", self.event_name, exc)
-            await self.requeue()
-            return
-        await self.ack()
-
-    async def requeue(self) -> None:
-        self.settled = True
-        with contextlib.suppress(*CONNECTION_EXCEPTIONS):
-            await self._message.nack(requeue=True)
+def _positive(label: str, value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ServiceConfigurationError(f"{label} must be a number > 0, got {value!r}")
+    return float(value)
 
 
 class RabbitMqEventTransport(BaseEventTransport):
     """Events over RabbitMQ: robust connection, publisher confirms, acks after handling.
 
-    ``broadcast=False`` events are persistent messages on a durable queue, confirmed by
-    the broker before :meth:`publish` returns, and acknowledged only once a handler
-    succeeded, so a confirmed event survives broker restarts and consumer crashes.
+    Every message is persistent and confirmed by the broker before :meth:`publish`
+    returns. ``broadcast=False`` events wait on a quorum queue and are acknowledged only
+    once a handler succeeded, so a confirmed event survives broker restarts and
+    consumer crashes; the broker counts deliveries, so one whose handling kills the
+    process is dead-lettered after ``max_attempts`` of them. Each subscribing instance
+    receives broadcasts on a durable queue of its own that outlives connection losses
+    and broker restarts while the instance runs.
 
     The broker is given either as an AMQP URL or, as in gemstone 0.10, by its parts::
 
@@ -253,19 +121,29 @@ class RabbitMqEventTransport(BaseEventTransport):
         host: The broker's host name or address (default ``127.0.0.1``).
         prefetch_count: Unacknowledged messages per event and instance (default: the
             handler concurrency, the service's ``max_parallel_blocking_tasks``).
-        publish_timeout: Seconds :meth:`publish` keeps retrying (waiting for the broker,
-            reconnecting) before it raises :class:`~gemstone_aio.errors.EventPublishError`.
-        connect_timeout: Seconds start-up waits for the first connection; past that the
-            service starts anyway and the transport keeps connecting in the background.
-        reconnect_interval: Seconds between reconnection attempts once connected.
-        max_attempts: Handler runs per message before it is dead-lettered.
+        publish_timeout: Seconds :meth:`publish` waits for the broker (while it is
+            unreachable, and for its confirm) before it raises
+            :class:`~gemstone_aio.errors.EventPublishError`.
+        connect_timeout: Longest start-up wait for the first connection attempt (and the
+            time one attempt may take, unless ``timeout`` is given): a refused
+            connection returns at once, and the service starts without the broker,
+            connecting in the background.
+        reconnect_interval: Seconds between two connection attempts while the broker is
+            unreachable (aio-pika's robust connection makes them).
+        outage_log_interval: Seconds between two "still unreachable" log lines.
+        broadcast_queue_expiry: Seconds a subscribing instance's broadcast queue stays
+            on the broker without a consumer (the instance died, or is cut off from the
+            broker) before RabbitMQ deletes it with what it holds.
+        max_attempts: Handler runs (and deliveries) per message before it is
+            dead-lettered.
         retry_delay: Seconds before the first retry (doubled for each further one).
         max_retry_delay: Upper bound of the delay between retries.
-        **connection_options: Passed to :func:`aio_pika.connect_robust` (for instance
-            ``heartbeat``, ``timeout``, ``ssl_options``, ``client_properties``). Given
-            with a host instead of a URL, ``virtualhost`` (or pika's ``virtual_host``)
-            and ``ssl`` become part of the URL, and pika's ``heartbeat_interval`` is
-            read as ``heartbeat``.
+        **connection_options: Passed to aio-pika's robust connection, as
+            :func:`aio_pika.connect_robust` takes them (for instance ``heartbeat``,
+            ``timeout``, ``ssl_options``, ``client_properties``). Given with a host
+            instead of a URL, ``virtualhost`` (or pika's ``virtual_host``) and ``ssl``
+            become part of the URL, and pika's ``heartbeat_interval`` is read as
+            ``heartbeat``.
 
     Raises:
         ServiceConfigurationError: A setting is invalid, a URL is mixed with host, port,
@@ -285,6 +163,8 @@ class RabbitMqEventTransport(BaseEventTransport):
         publish_timeout: float = 30.0,
         connect_timeout: float = 5.0,
         reconnect_interval: float = 1.0,
+        outage_log_interval: float = 60.0,
+        broadcast_queue_expiry: float = 300.0,
         max_attempts: int = 5,
         retry_delay: float = 0.1,
         max_retry_delay: float = 5.0,
@@ -293,203 +173,196 @@ class RabbitMqEventTransport(BaseEventTransport):
         super().__init__(
             max_attempts=max_attempts, retry_delay=retry_delay, max_retry_delay=max_retry_delay
         )
-        options = _translate_pika_options(connection_options)
+        options = translate_pika_options(connection_options)
         if isinstance(url, URL) or (isinstance(url, str) and "://" in url):
-            self.url = _checked_url(url, port, username, password, host, options)
+            self.url = checked_url(url, port, username, password, host, options)
         else:
             if url is not None and host is not None:
                 raise ServiceConfigurationError(
                     f"the host is given twice: {url!r} (first argument) and host={host!r}"
                 )
-            self.url = _url_from_parts(
+            self.url = url_from_parts(
                 url if url is not None else host, port, username, password, options
             )
         if prefetch_count is not None and prefetch_count < 1:
             raise ServiceConfigurationError(f"prefetch_count must be >= 1, got {prefetch_count!r}")
         self.prefetch_count = prefetch_count
-        self.publish_timeout = publish_timeout
-        self.connect_timeout = connect_timeout
-        self.reconnect_interval = reconnect_interval
+        self.publish_timeout = _positive("publish_timeout", publish_timeout)
+        self.connect_timeout = _positive("connect_timeout", connect_timeout)
+        self.reconnect_interval = _positive("reconnect_interval", reconnect_interval)
+        self.outage_log_interval = _positive("outage_log_interval", outage_log_interval)
+        self.broadcast_queue_expiry = _positive("broadcast_queue_expiry", broadcast_queue_expiry)
         self.connection_options = options
         self.reset()
 
     def reset(self) -> None:
         super().reset()
-        self._ready: asyncio.Event | None = None
-        self._connector: asyncio.Task[None] | None = None
-        self._connection: AbstractRobustConnection | None = None
-        self._publisher: AbstractChannel | None = None
+        self.instance_id = ""
+        self._link: BrokerLink | None = None
+        self._publisher: AbstractRobustChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
+        self._quorum: dict[str, bool] = {}
         self._declare_lock: asyncio.Lock | None = None
+        self._consumers_lock: asyncio.Lock | None = None
         self._subscriptions: list[Subscription] = []
+        self._declared: set[str] = set()
         self._channels: list[AbstractChannel] = []
-        self._consumers: list[tuple[AbstractQueue, str]] = []
+        self._shared: list[SharedQueueConsumer] = []
+        self._broadcast: list[tuple[AbstractQueue, str]] = []
         self._inflight: set[asyncio.Task[Any]] = set()
         self._consuming = False
+        self._publishing = 0
 
     @property
     def connected(self) -> bool:
-        """Whether the connection is established right now."""
-        conn = self._connection
-        return conn is not None and not conn.is_closed and self._ready is not None
+        """Whether the connection is established (and set up) right now."""
+        return self._link is not None and self._link.is_up
 
     def readiness(self) -> tuple[bool, str | None]:
-        conn = self._connection
-        if self._ready is None:
+        if self._link is None:
             return False, "not started"
-        if conn is None or conn.is_closed or not conn.connected.is_set():
+        if not self._link.is_up:
             return False, f"not connected to {self._safe_url()}"
         return True, f"connected to {self._safe_url()}"
+
+    def _safe_url(self) -> str:
+        return mask(URL(self.url))
 
     # -- connection --------------------------------------------------------------------
 
     async def connect(self, service_name: str) -> None:
         self.service_name = service_name
-        self._ready = asyncio.Event()
+        self.instance_id = secrets.token_hex(6)
         self._declare_lock = asyncio.Lock()
-        self._connector = asyncio.create_task(self._connect_loop())
-        self._connector.add_done_callback(self._connector_done)
-        try:
-            await asyncio.wait_for(asyncio.shield(self._ready.wait()), self.connect_timeout)
-        except TimeoutError:
-            _log.warning(
-                "%s: RabbitMQ at %s is not reachable yet; connecting in the background",
-                service_name,
-                self._safe_url(),
-            )
+        self._consumers_lock = asyncio.Lock()
+        self._link = BrokerLink(
+            self.url,
+            self.connection_options,
+            who=service_name,
+            safe_url=self._safe_url(),
+            reconnect_interval=self.reconnect_interval,
+            attempt_timeout=self.connect_timeout,
+            outage_log_interval=self.outage_log_interval,
+            publish_timeout=self.publish_timeout,
+            on_up=self._on_up,
+            waiting=lambda: self._publishing,
+        )
+        await self._link.open(self.connect_timeout)
 
-    def _connector_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            _log.error(
-                "%s: setting up RabbitMQ at %s failed: %r; events cannot be published",
-                self.service_name,
-                self._safe_url(),
-                task.exception(),
-            )
-
-    async def _connect_loop(self) -> None:
-        options = dict(self.connection_options)
-        # The connection's name in RabbitMQ's management UI, unless given.
-        properties = {
-            "connection_name": f"gemstone-aio {self.service_name}",
-            **(options.pop("client_properties", None) or {}),
-        }
-        delay = 0.2
-        while True:
-            try:
-                connection = await aio_pika.connect_robust(
-                    self.url,
-                    reconnect_interval=self.reconnect_interval,
-                    client_properties=properties,
-                    **options,
-                )
-                break
-            except CONNECTION_EXCEPTIONS as exc:
-                _log.warning(
-                    "cannot connect to RabbitMQ at %s (%s); retrying in %.1f s",
-                    self._safe_url(),
-                    exc,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        self._connection = connection
-        self._publisher = await connection.channel(publisher_confirms=True)
-        assert self._ready is not None
-        self._ready.set()
+    async def _on_up(self) -> None:
+        # Each time the connection is up. aio-pika restores what was declared through
+        # it; only what was never declared (the broker was down) is done here.
+        assert self._link is not None
+        if self._publisher is None:
+            self._publisher = await self._link.open_channel()
         if self._consuming:
             await self._declare_consumers()
 
-    async def _wait_ready(self) -> AbstractChannel:
-        if self._ready is None:
-            raise EventPublishError("the RabbitMQ transport is not connected (service not running)")
-        await self._ready.wait()
-        assert self._publisher is not None
-        return self._publisher
-
-    def _safe_url(self) -> str:
-        return _mask(URL(self.url))
+    async def _tasks_quorum(self, event: str) -> bool:
+        # Whether gemstone.tasks.E is (now) a quorum queue: declared once per event.
+        quorum = self._quorum.get(event)
+        if quorum is None:
+            assert self._link is not None
+            probe = await self._link.open_channel(publisher_confirms=False)
+            try:
+                quorum = await tasks_queue_is_quorum(probe, event)
+            finally:
+                with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                    await probe.close()
+            if not quorum and event not in self._quorum:
+                warn_classic_tasks_queue(event, self.service_name or "?")
+            self._quorum[event] = quorum
+        return quorum
 
     # -- publishing --------------------------------------------------------------------
 
-    async def _exchange(
-        self, channel: AbstractChannel, key: str, broadcast: bool
-    ) -> AbstractExchange:
+    async def _exchange(self, key: str, event: str, broadcast: bool) -> AbstractExchange:
         # ``key``: the exchange's name (gemstone.broadcast.E or gemstone.tasks.E).
-        exchange = self._exchanges.get(key)
-        if exchange is not None:
-            return exchange
         assert self._declare_lock is not None
+        assert self._publisher is not None
         async with self._declare_lock:
             if key not in self._exchanges:
+                check_event_name(event)
                 if broadcast:
-                    found = await channel.declare_exchange(
-                        key, aio_pika.ExchangeType.FANOUT, durable=True
-                    )
+                    found = await declare_broadcast_exchange(self._publisher, event)
                 else:
-                    found = await channel.declare_exchange(
-                        key, aio_pika.ExchangeType.DIRECT, durable=True
-                    )
-                    queue = await channel.declare_queue(key, durable=True)
-                    await queue.bind(found, routing_key=TASKS_ROUTING_KEY)
+                    quorum = await self._tasks_quorum(event)
+                    found, _ = await declare_tasks_route(self._publisher, event, quorum=quorum)
                 self._exchanges[key] = found
+            return self._exchanges[key]
+
+    async def _dead_letter_exchange(self, key: str, event: str, _: bool) -> AbstractExchange:
+        assert self._declare_lock is not None
+        assert self._publisher is not None
+        async with self._declare_lock:
+            if key not in self._exchanges:
+                self._exchanges[key], _queue = await declare_dead_letter_route(
+                    self._publisher, event
+                )
             return self._exchanges[key]
 
     async def _publish_confirmed(
         self,
         what: tuple[str, str],
         key: str,
-        declare: Callable[..., Awaitable[AbstractExchange]],
-        declare_args: tuple[Any, ...],
+        declare: Callable[[str, str, bool], Awaitable[AbstractExchange]],
+        broadcast: bool,
         message: aio_pika.Message,
         routing_key: str,
     ) -> None:
         # ``what``: how errors name the message ("event", its name); ``key``: the
-        # exchange's key in ``self._exchanges``; ``declare(channel, *declare_args)``
-        # declares it. When connected with the exchange declared already, the attempt
-        # publishes straight away: aio-pika's own publish timeout (which covers the
-        # confirm) bounds it, no timer of ours, no lookups or waiting.
+        # exchange's key in ``self._exchanges``; ``declare(key, event, broadcast)``
+        # declares it. Connected, with the exchange declared already, the attempt
+        # publishes straight away, bounded by aio-pika's own publish timeout.
+        link = self._link
+        if link is None:
+            raise EventPublishError("the RabbitMQ transport is not connected (service not running)")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.publish_timeout
         delay = 0.05
-        while True:
-            try:
-                exchange = self._exchanges.get(key)
-                ready = self._ready
-                if exchange is None or ready is None or not ready.is_set():
-                    async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                        exchange = await declare(await self._wait_ready(), *declare_args)
-                await exchange.publish(
-                    message,
-                    routing_key=routing_key,
-                    mandatory=False,
-                    timeout=max(0.0, deadline - loop.time()),
-                )
-                return
-            except TimeoutError as exc:
-                raise EventPublishError(
-                    f"{what[0]} {what[1]!r} was not confirmed by RabbitMQ within "
-                    f"{self.publish_timeout} s"
-                ) from exc
-            except CONNECTION_EXCEPTIONS as exc:
-                if loop.time() + delay >= deadline:
+        self._publishing += 1
+        try:
+            while True:
+                try:
+                    exchange = self._exchanges.get(key)
+                    if exchange is None or not link.is_up:
+                        async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                            await link.wait_up()
+                            exchange = await declare(key, what[1], broadcast)
+                    await exchange.publish(
+                        message,
+                        routing_key=routing_key,
+                        mandatory=False,
+                        timeout=max(0.0, deadline - loop.time()),
+                    )
+                    return
+                except TimeoutError as exc:
                     raise EventPublishError(
-                        f"{what[0]} {what[1]!r} could not be published: {exc}"
+                        f"{what[0]} {what[1]!r} was not confirmed by RabbitMQ within "
+                        f"{self.publish_timeout:g} s"
                     ) from exc
-                _log.debug("publishing %s %r failed (%s); retrying", *what, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                except ValueError as exc:  # a name RabbitMQ cannot take
+                    raise EventPublishError(f"{what[0]} {what[1]!r}: {exc}") from exc
+                except CONNECTION_EXCEPTIONS as exc:
+                    # The connection dropped under the publication (the link notices
+                    # soon after): try again, waiting for the link when it is down.
+                    if loop.time() + delay >= deadline:
+                        raise EventPublishError(
+                            f"{what[0]} {what[1]!r} could not be published: {exc}"
+                        ) from exc
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+        finally:
+            self._publishing -= 1
 
     async def publish(self, event: OutgoingEvent) -> None:
         message = aio_pika.Message(
             event.body,
             content_type="application/json",
             headers=dict(event.headers),
-            delivery_mode=(
-                aio_pika.DeliveryMode.NOT_PERSISTENT
-                if event.broadcast
-                else aio_pika.DeliveryMode.PERSISTENT
-            ),
+            # Persistent for both kinds: a broadcast confirmed while an instance is
+            # subscribed waits in its durable queue across a broker restart.
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             # Unique, not secret: random bits without uuid4's system call.
             message_id=f"{random.getrandbits(128):032x}",
             timestamp=time.time(),
@@ -501,38 +374,29 @@ class RabbitMqEventTransport(BaseEventTransport):
             ("event", event.name),
             key,
             self._exchange,
-            (key, broadcast),
+            broadcast,
             message,
             "" if broadcast else TASKS_ROUTING_KEY,
         )
 
-    async def _dead_letter_exchange(self, channel: AbstractChannel, event: str) -> AbstractExchange:
-        key = f"{DEAD_LETTER_PREFIX}{event}"
-        exchange = self._exchanges.get(key)
-        if exchange is None:
-            exchange = await channel.declare_exchange(
-                DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
-            )
-            queue = await channel.declare_queue(key, durable=True)
-            await queue.bind(exchange, routing_key=event)
-            self._exchanges[key] = exchange
-        return exchange
-
-    async def publish_dead_letter(self, event: str, body: bytes, headers: dict[str, Any]) -> None:
-        """Publish a message to the dead-letter queue of ``event`` (persistent, confirmed)."""
+    async def publish_dead_letter(
+        self, event: str, original: AbstractIncomingMessage, headers: dict[str, Any]
+    ) -> None:
+        """Publish a copy of ``original`` to the dead-letter queue of ``event``."""
         message = aio_pika.Message(
-            body,
-            content_type="application/json",
+            original.body,
+            content_type=original.content_type or "application/json",
             headers=headers,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=original.message_id,
+            app_id=original.app_id,
             timestamp=time.time(),
         )
-
         await self._publish_confirmed(
             ("dead letter of", event),
             f"{DEAD_LETTER_PREFIX}{event}",
             self._dead_letter_exchange,
-            (event,),
+            False,
             message,
             event,
         )
@@ -540,51 +404,92 @@ class RabbitMqEventTransport(BaseEventTransport):
     # -- consuming ---------------------------------------------------------------------
 
     async def start_consuming(self, subscriptions: Sequence[Subscription]) -> None:
+        for sub in subscriptions:
+            check_event_name(sub.event_name)
         self._subscriptions = list(subscriptions)
         self._consuming = True
-        if self._ready is not None and self._ready.is_set():
-            await self._declare_consumers()
+        if self._link is not None and self._link.is_up:
+            # Lost meanwhile: declared when the connection is back (_on_up).
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await self._declare_consumers()
 
     async def _declare_consumers(self) -> None:
-        assert self._connection is not None
-        for sub in self._subscriptions:
-            name = sub.event_name
-            channel = await self._connection.channel()
-            self._channels.append(channel)
-            await channel.set_qos(prefetch_count=self.prefetch_count or sub.concurrency)
-            await self._dead_letter_exchange(channel, name)
-            fanout = await channel.declare_exchange(
-                BROADCAST_PREFIX + name, aio_pika.ExchangeType.FANOUT, durable=True
-            )
-            mine = await channel.declare_queue("", exclusive=True, auto_delete=True)
-            await mine.bind(fanout)
-            direct = await channel.declare_exchange(
-                TASKS_PREFIX + name, aio_pika.ExchangeType.DIRECT, durable=True
-            )
-            shared = await channel.declare_queue(TASKS_PREFIX + name, durable=True)
-            await shared.bind(direct, routing_key=TASKS_ROUTING_KEY)
-            for queue, broadcast in ((mine, True), (shared, False)):
-                tag = await queue.consume(self._on_message_factory(sub, broadcast))
-                self._consumers.append((queue, tag))
+        assert self._consumers_lock is not None
+        async with self._consumers_lock:
+            for sub in self._subscriptions:
+                if sub.event_name not in self._declared and self._consuming:
+                    await self._declare_subscription(sub)
+                    self._declared.add(sub.event_name)
 
-    def _on_message_factory(self, sub: Subscription, broadcast: bool) -> Any:
-        callback = sub.callback
-        event_name = sub.event_name
+    async def _declare_subscription(self, sub: Subscription) -> None:
+        link = self._link
+        assert link is not None
+        name = sub.event_name
+        prefetch = self.prefetch_count or sub.concurrency
+        opened: list[AbstractRobustChannel] = []
+        mine_consumer: tuple[AbstractQueue, str] | None = None
+        try:
+            # Broadcasts: this instance's own durable queue, gone when it dies.
+            channel = await link.open_channel()
+            opened.append(channel)
+            await channel.set_qos(prefetch_count=prefetch)
+            await declare_dead_letter_route(channel, name)
+            fanout = await declare_broadcast_exchange(channel, name)
+            mine = await channel.declare_queue(
+                instance_queue_name(name, self.service_name or "", self.instance_id),
+                durable=True,
+                arguments={"x-expires": max(1, round(self.broadcast_queue_expiry * 1000))},
+            )
+            await mine.bind(fanout)
+            tag = await mine.consume(self._tracked(self._dispatch(sub, True, counted=False)))
+            mine_consumer = (mine, tag)
+            # One-of-N: the shared queue, on a channel of its own (its prefetch varies).
+            quorum = await self._tasks_quorum(name)
+            shared_channel = await link.open_channel()
+            opened.append(shared_channel)
+            _, shared = await declare_tasks_route(shared_channel, name, quorum=quorum)
+            consumer = SharedQueueConsumer(
+                shared_channel,
+                shared,
+                prefetch,
+                counted=quorum,
+                handle=self._dispatch(sub, False, counted=quorum),
+                wrap=self._tracked,
+            )
+            await consumer.start()
+        except BaseException:
+            for opened_channel in opened:
+                await _bounded(opened_channel.close(), 1.0)
+            raise
+        self._broadcast.append(mine_consumer)
+        self._shared.append(consumer)
+        self._channels.extend(opened)
+
+    def _dispatch(self, sub: Subscription, broadcast: bool, *, counted: bool) -> _Handle:
+        callback, event_name, publish = sub.callback, sub.event_name, self.publish_dead_letter
+
+        async def dispatch(message: AbstractIncomingMessage) -> None:
+            await callback(AmqpDelivery(message, event_name, broadcast, publish, counted=counted))
+
+        return dispatch
+
+    def _tracked(self, handle: _Handle) -> _Handle:
         inflight = self._inflight
 
         async def on_message(message: AbstractIncomingMessage) -> None:
-            # aio-pika already runs each delivery in a task of its own: track it, so
+            # aio-pika runs each delivery in a task of its own: track it, so that
             # stop_consuming can wait for the handlers still running.
+            forget_owner()  # handlers are user code: their own aio-pika lines stay
             task = asyncio.current_task()
             assert task is not None
             inflight.add(task)
-            delivery = _AmqpDelivery(message, event_name, broadcast, self)
             try:
-                await callback(delivery)
+                await handle(message)
             finally:
                 try:
-                    if not delivery.settled:
-                        await asyncio.shield(delivery.requeue())
+                    if not message.processed:  # not settled: give it back
+                        with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                            await asyncio.shield(message.nack(requeue=True))
                 finally:
                     inflight.discard(task)
 
@@ -592,33 +497,37 @@ class RabbitMqEventTransport(BaseEventTransport):
 
     async def stop_consuming(self, grace_period: float) -> None:
         self._consuming = False
-        for queue, tag in self._consumers:
-            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
-                await queue.cancel(tag)
-        self._consumers.clear()
+        # Round trips to a broker that is down would wait for it: bound them.
+        rpc = 5.0 if self.connected else 0.5
+        for consumer in self._shared:
+            await consumer.stop(rpc)
+        for queue, tag in self._broadcast:
+            await _bounded(queue.cancel(tag), rpc)
         if self._inflight:
             _, late = await asyncio.wait(set(self._inflight), timeout=grace_period)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        # This instance's broadcast queues go with it (their expiry covers a crash).
+        rpc = 5.0 if self.connected else 0.5
+        for queue, _tag in self._broadcast:
+            await _bounded(queue.delete(if_unused=False, if_empty=False), rpc)
         for channel in self._channels:
-            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
-                await channel.close()
+            await _bounded(channel.close(), rpc)
+        self._broadcast.clear()
+        self._shared.clear()
+        self._declared.clear()
         self._channels.clear()
 
     async def close(self) -> None:
-        if self._consuming or self._consumers:
+        if self._consuming or self._broadcast or self._shared:
             await self.stop_consuming(0)
-        if self._connector is not None and not self._connector.done():
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
-                await connection.close()
+        link, self._link = self._link, None
+        if link is not None:
+            await link.close()
+        self._publisher = None
         self._exchanges.clear()
-        self._ready = None
+        self._quorum.clear()
 
     def __repr__(self) -> str:
         return f"RabbitMqEventTransport({self._safe_url()!r})"

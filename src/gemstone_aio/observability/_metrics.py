@@ -82,6 +82,9 @@ class MetricsHooks:
     def event_publish_failed(self, event: str) -> None:
         """Publishing an event failed (the broker refused it or was unreachable)."""
 
+    def event_publish_dropped(self, event: str) -> None:
+        """A fire-and-forget event was dropped: ``max_pending_publications`` were under way."""
+
     def event_handled(self, event: str, outcome: str = "ok", duration: float | None = None) -> None:
         """An event handler finished.
 

@@ -20,6 +20,8 @@ name                                      type       labels / meaning
                                                      ``max_connections`` were open
 ``gemstone_events_published_total``       counter    ``event``
 ``gemstone_events_publish_failed_total``  counter    ``event``
+``gemstone_events_publish_dropped_total``  counter   ``event``: fire-and-forget events dropped
+                                                     past ``max_pending_publications``
 ``gemstone_events_handled_total``         counter    ``event``, ``outcome`` (ok, failed, retried,
                                                      dead_lettered)
 ``gemstone_event_handler_duration_seconds``  histogram  ``event``
@@ -287,6 +289,12 @@ class PrometheusMetrics(MetricsHooks):
             ["event"],
             registry=reg,
         )
+        self._publish_dropped = Counter(
+            "gemstone_events_publish_dropped",
+            "Fire-and-forget events dropped: max_pending_publications were under way.",
+            ["event"],
+            registry=reg,
+        )
         self._handled = Counter(
             "gemstone_events_handled",
             "Event deliveries handled, by outcome.",
@@ -339,6 +347,10 @@ class PrometheusMetrics(MetricsHooks):
     def event_publish_failed(self, event: str) -> None:
         """Count an event that could not be published."""
         self._publish_failed.labels(event).inc()
+
+    def event_publish_dropped(self, event: str) -> None:
+        """Count a fire-and-forget event dropped for want of room."""
+        self._publish_dropped.labels(event).inc()
 
     def event_handled(self, event: str, outcome: str = "ok", duration: float | None = None) -> None:
         """Count a handled delivery by outcome (see :data:`~.metrics.EVENT_OUTCOMES`)."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVarTuple, cast
 
 from ..client._remote_service import RemoteService
 from ..event._base import BaseEventTransport
 from ..event._memory import InMemoryEventBus, InMemoryEventTransport
+from ..protocol._decorators import exposed_method
 from ..registry import ServiceRegistry
 from ..server._microservice import MicroService
 from ._events import EventCapture, retry_settings
@@ -17,7 +18,7 @@ from ._serving import serving
 
 __all__ = ["ServiceKit"]
 
-_S = TypeVar("_S", bound=MicroService)
+_Services = TypeVarTuple("_Services")
 
 
 class ServiceKit:
@@ -48,7 +49,7 @@ class ServiceKit:
         self.amqp_url = amqp_url
         self.timeout = timeout
         self._stack = contextlib.AsyncExitStack()
-        self._registry: ServiceRegistry | None = None
+        self._registry: _TestRegistry | None = None
         self._clients: dict[int, RemoteService] = {}
         self._served: list[MicroService] = []
 
@@ -65,24 +66,24 @@ class ServiceKit:
 
         return self.events.wrap(RabbitMqEventTransport(self.amqp_url, **options))
 
-    async def _ensure_registry(self) -> ServiceRegistry:
+    async def _ensure_registry(self) -> _TestRegistry:
         if self._registry is None:
-            self._registry = await self._stack.enter_async_context(serving(ServiceRegistry()))
+            self._registry = await self._stack.enter_async_context(serving(_TestRegistry()))
         return self._registry
 
-    async def _wait_registered(self, registry: ServiceRegistry, service: MicroService) -> None:
+    async def _wait_registered(self, registry: _TestRegistry, service: MicroService) -> None:
         # The first heartbeat goes out as the service starts; wait until it has landed.
         name, url = service.name or "", service.accessible_at
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout), registry.pinged:
                 while url not in await registry.locate_service(name):
-                    await asyncio.sleep(0.01)
+                    await registry.pinged.wait()
         except TimeoutError:
             raise TimeoutError(
                 f"{name} did not register with the test registry within {self.timeout} s"
             ) from None
 
-    async def serve(self, *services: _S, registry: bool = True) -> tuple[_S, ...]:
+    async def serve(self, *services: *_Services, registry: bool = True) -> tuple[*_Services]:
         """Serve ``services`` (in order) until the test ends; return them.
 
         Each listens on 127.0.0.1 and a free port (``service.accessible_at``). With
@@ -91,15 +92,23 @@ class ServiceKit:
         ``get_service`` finds them at once.
 
         Raises:
+            TypeError: Something given is not a service.
             TimeoutError: A service did not start, or did not register, in time.
         """
+        served = cast(tuple[MicroService, ...], services)
+        for service in served:
+            if not isinstance(service, MicroService):
+                raise TypeError(f"serve() takes MicroService instances, got {service!r}")
         registry_service = await self._ensure_registry() if registry else None
         if self.amqp_url is not None:
-            await _purge_queues(self.amqp_url, _subscribed(services))
-        for service in services:
+            await _purge_queues(self.amqp_url, _subscribed(served))
+        for service in served:
             service.event_transports = [self._transport(service.event_transports)]
             if registry_service is not None:
                 service.service_registry_urls = [registry_service.accessible_at or ""]
+            if service.unregister_propagation_delay is None:
+                # Nobody caches a test service's address: it stops without lingering.
+                service.unregister_propagation_delay = 0
             await self._stack.enter_async_context(serving(service, timeout=self.timeout))
             self._served.append(service)
             if registry_service is not None:
@@ -128,10 +137,27 @@ class ServiceKit:
         await self._stack.aclose()
 
 
+class _TestRegistry(ServiceRegistry):
+    """The reference registry, telling the kit when an instance pinged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pinged = asyncio.Condition()
+
+    @exposed_method(private=True)
+    async def ping(self, name: str, url: str) -> bool:
+        """Record that the instance of ``name`` at ``url`` is alive; returns ``true``."""
+        alive = await super().ping(name, url)
+        async with self.pinged:
+            self.pinged.notify_all()
+        return alive
+
+
 def _subscribed(services: Sequence[MicroService]) -> set[str]:
     names: set[str] = set()
     for service in services:
-        for owner in (service, *service.modules):
+        owners: list[Any] = [service, *service.modules]
+        for owner in owners:
             names.update(type(owner).__gemstone_events__)
     return names
 
