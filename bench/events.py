@@ -2,10 +2,10 @@
 
 Workload, identical for both RabbitMQ sides, once for each kind of event:
 
-- ``broadcast=False``: ``--events`` persistent messages through the durable queue
+- ``broadcast=False``: ``--events`` persistent messages through the quorum queue
   ``gemstone.tasks.E``;
-- ``broadcast=True``: the same number of transient messages through the fanout exchange
-  ``gemstone.broadcast.E`` into the subscriber's own exclusive queue;
+- ``broadcast=True``: the same number of persistent messages through the fanout exchange
+  ``gemstone.broadcast.E`` into the subscriber's own durable queue (``x-expires``);
 
 published by ``--window`` concurrent publishers, each awaiting the publisher confirm of
 its message before sending the next; one consumer with prefetch ``--prefetch`` decodes
@@ -113,16 +113,21 @@ async def run_raw(url: str, args: argparse.Namespace, *, broadcast: bool) -> flo
                 name, aio_pika.ExchangeType.FANOUT, durable=True
             )
             consume_queue = await consume_channel.declare_queue(
-                "", exclusive=True, auto_delete=True
+                f"{name}.bench-raw.{uuid.uuid4().hex[:12]}",
+                durable=True,
+                arguments={"x-expires": 300_000},
             )
             await consume_queue.bind(name)
         else:
             exchange = await publish_channel.declare_exchange(
                 name, aio_pika.ExchangeType.DIRECT, durable=True
             )
-            queue = await publish_channel.declare_queue(name, durable=True)
+            quorum = {"x-queue-type": "quorum"}
+            queue = await publish_channel.declare_queue(name, durable=True, arguments=quorum)
             await queue.bind(exchange, routing_key="tasks")
-            consume_queue = await consume_channel.declare_queue(name, durable=True)
+            consume_queue = await consume_channel.declare_queue(
+                name, durable=True, arguments=quorum
+            )
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             nonlocal seen
@@ -140,11 +145,7 @@ async def run_raw(url: str, args: argparse.Namespace, *, broadcast: bool) -> flo
                 aio_pika.Message(
                     body,
                     content_type="application/json",
-                    delivery_mode=(
-                        aio_pika.DeliveryMode.NOT_PERSISTENT
-                        if broadcast
-                        else aio_pika.DeliveryMode.PERSISTENT
-                    ),
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                     headers={
                         "x-gemstone-event": event,
                         "x-gemstone-service": "bench-raw",
@@ -164,6 +165,8 @@ async def run_raw(url: str, args: argparse.Namespace, *, broadcast: bool) -> flo
         rate = args.events / (time.perf_counter() - started)
         if not broadcast:
             await queue.delete(if_unused=False, if_empty=False)
+        else:
+            await consume_queue.delete(if_unused=False, if_empty=False)
         return rate
 
 

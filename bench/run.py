@@ -1,7 +1,7 @@
 """The benchmark suite: one command, writes BENCHMARKS.md.
 
     python bench/run.py [--seconds 5] [--rounds 3] [--connections 32] [--no-peers]
-        [--loops asyncio,uvloop] [--http-only] [--output BENCHMARKS.md]
+        [--loops asyncio,uvloop] [--http-only] [--raw] [--src PATH] [--output BENCHMARKS.md]
 
 - Builds a separate virtual environment (``bench/.peers-venv``) holding the peers: the
   original gemstone (newest release) on Tornado, pjrpc (aiohttp), fastapi-jsonrpc
@@ -13,7 +13,10 @@
 - gemstone-aio and the bare handler run once per event loop of ``--loops`` (asyncio's
   default loop, uvloop's); gemstone-aio's ratios are against the bare handler on the
   same loop, the peers' against the bare handler on the first loop listed.
-- Then the client, event, memory and start-up figures.
+- Then the client, event, memory and start-up figures (skipped with ``--http-only``).
+- ``--src PATH`` imports gemstone-aio from another checkout (``git worktree add
+  /tmp/before REV``, then ``--src /tmp/before/src``) for before/after figures; write
+  those with ``--output`` somewhere else than BENCHMARKS.md.
 
 Benchmarks are not tests and never run in CI.
 """
@@ -404,6 +407,9 @@ def main() -> None:
             "## Client",
             "",
             *run_script("client.py", [], args.src),
+            "## HTTPS",
+            "",
+            *run_script("tls_overhead.py", [], args.src),
             "## Events",
             "",
             *run_script("events.py", [], args.src),

@@ -106,7 +106,7 @@ async def test_task_events_wait_in_their_queue(rabbitmq_url: str, gemstone_cli: 
     connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel()
-        queue = await channel.declare_queue(f"gemstone.tasks.{event}", durable=True)
+        queue = await channel.declare_queue(f"gemstone.tasks.{event}", passive=True)
         assert queue.declaration_result.message_count == 0  # taken, acknowledged
         await queue.delete(if_unused=False, if_empty=False)
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import aio_pika
 import pytest
 
 import gemstone_aio as gemstone
-from gemstone_aio.event._rabbitmq import BROADCAST_PREFIX, TASKS_PREFIX, TASKS_ROUTING_KEY
 from gemstone_aio.event import RabbitMqEventTransport
+from gemstone_aio.event._rabbitmq import BROADCAST_PREFIX, TASKS_PREFIX, TASKS_ROUTING_KEY
 from tests.fixtures.events import Recorder, unique
 from tests.fixtures.rabbitmq import RabbitMqNode
 from tests.test_events_contract import call, running
@@ -209,7 +210,7 @@ async def test_prefetch_follows_handler_concurrency(
         await sub.emit_event(event, "fresh", broadcast=False)
         await recorder.wait_count(1)
         async with asyncio.timeout(20):
-            while (await prefetches()).get(TASKS_PREFIX + event) != "3":
+            while (await prefetches()).get(TASKS_PREFIX + event) != "3":  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
 
 
@@ -233,3 +234,35 @@ async def test_gemstone_010_constructor_arguments_connect(rabbitmq_node: RabbitM
         await service.emit_event(event, 1)
         await recorder.wait_count(1)
     assert recorder.items == [("legacy", 1)]
+
+
+async def test_a_classic_task_queue_of_an_older_version_keeps_working(
+    rabbitmq_node: RabbitMqNode, rabbitmq_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``gemstone.tasks.E`` made classic (no arguments) by an older version: services use
+    it as it is and warn once each, pointing to the migration; after the documented
+    migration (drained, deleted) the next start declares a quorum queue."""
+    event, recorder = unique("legacy-queue"), Recorder()
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_queue(TASKS_PREFIX + event, durable=True)  # the old way
+    with caplog.at_level(logging.WARNING, "gemstone_aio.event.rabbitmq"):
+        sub, pub = subscriber(event, rabbitmq_url, recorder), publisher(rabbitmq_url)
+        async with running(sub, pub):
+            for n in range(3):
+                await pub.emit_event(event, n, broadcast=False)
+            await recorder.wait_count(3)
+    warnings = [r.getMessage() for r in caplog.records if "classic queue" in r.getMessage()]
+    assert len(warnings) == 2  # once per service (the publisher declares the queue too)
+    assert "Migrating task queues" in warnings[0]
+    assert sorted(recorder.by("s")) == [0, 1, 2]
+
+    def queue_type() -> str:
+        rows = rabbitmq_node.ctl("list_queues", "name", "type", "-q").splitlines()
+        return dict(row.split("\t") for row in rows[1:])[TASKS_PREFIX + event]
+
+    assert await asyncio.to_thread(queue_type) == "classic"
+    await asyncio.to_thread(rabbitmq_node.ctl, "delete_queue", TASKS_PREFIX + event, "--if-empty")
+    async with running(subscriber(event, rabbitmq_url, recorder)):
+        assert await asyncio.to_thread(queue_type) == "quorum"

@@ -195,6 +195,7 @@ async def test_calls_longer_than_the_grace_period_are_cut() -> None:
 
     service = Stubborn()
     loop = asyncio.get_running_loop()
+
     async def post_forever(url: str) -> dict[str, object]:
         async with (
             aiohttp.ClientSession() as session,

@@ -38,6 +38,7 @@ PUBLIC = [
     "gemstone_aio.selfdescription",
     "gemstone_aio.server",
     "gemstone_aio.testing",
+    "gemstone_aio.tls",
 ]
 
 

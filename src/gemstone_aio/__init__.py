@@ -63,6 +63,7 @@ from .server import (
     current_handler,
     render_template,
 )
+from .tls import CertificateIdentity, peer_certificate
 
 __all__ = [
     "AccessDenied",
@@ -72,6 +73,7 @@ __all__ = [
     "BaseValidationStrategy",
     "BasicCookieStrategy",
     "CalledServiceError",
+    "CertificateIdentity",
     "CommandLineConfigurator",
     "Configurable",
     "Container",
@@ -110,6 +112,7 @@ __all__ = [
     "exposed_method",
     "first_completed",
     "make_callbacks",
+    "peer_certificate",
     "private_api_method",
     "public_method",
     "render_template",

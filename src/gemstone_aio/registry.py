@@ -15,13 +15,16 @@ Methods (the gemstone registry protocol, plus three of ours):
 - ``list_services()``: every live instance, as ``{name: [url, ...]}``.
 
 Secure by default: without a ``token`` the registry serves only on a loopback address
-(another ``host`` refuses to start unless ``insecure`` is set), a URL never moves from
+(another ``host`` refuses to start unless ``insecure`` is set, or client certificates
+are required: ``ssl_ca_certs``), a URL never moves from
 one name to another, and new instances are capped (``max_instances``,
 ``max_instances_per_name``) in a way a one-off flood cannot use to lock real instances
 out. With a ``token``, ``ping`` and ``unregister`` need it in ``X-Api-Token`` (and
 ``locate_service``, ``lookup`` and ``list_services`` too with
 ``lookups_require_token``); token holders are not capped. Announced URLs are validated
-(http(s), no user information, no link-local address; ``allowed_networks``).
+(http(s), no user information, no link-local address; ``allowed_networks``). Served over
+TLS (``ssl_certfile``), with ``ssl_allowed_clients`` the instances whose client
+certificate names one of them may ``ping`` and ``unregister`` (besides token holders).
 
 The table is indexed by name, so a lookup costs in proportion to the instances of the
 names it matches, and expiry pops silent instances off the front of a list kept in
@@ -37,6 +40,7 @@ import contextlib
 import hmac
 import os
 import secrets
+import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -49,6 +53,7 @@ from .errors import AccessDenied, InvalidParams, ServerOverloaded, ServiceConfig
 from .protocol import current_call
 from .protocol._decorators import exposed_method
 from .server._microservice import MicroService
+from .tls import as_cert_reqs, effective_cert_reqs, peer_certificate
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -163,17 +168,38 @@ class ServiceRegistry(MicroService):
                 f"{cls}.lookups_require_token is set but no token is: set {cls}.token "
                 "(--token or $GEMSTONE_REGISTRY_TOKEN)"
             )
-        if self.token is None and not self.insecure and not is_loopback_host(str(self.host)):
+        if (
+            self.token is None
+            and not self.insecure
+            and not self._requires_client_certificates()
+            and not is_loopback_host(str(self.host))
+        ):
             raise ServiceConfigurationError(
                 f"{cls} would serve on {self.host!r} without a token: set {cls}.token "
-                "(--token or $GEMSTONE_REGISTRY_TOKEN), listen on 127.0.0.1, or set "
+                "(--token or $GEMSTONE_REGISTRY_TOKEN), require client certificates "
+                "(--ssl-ca-certs), listen on 127.0.0.1, or set "
                 f"{cls}.insecure (--insecure) to let anyone who reaches it register "
                 "and remove instances"
             )
 
+    def _requires_client_certificates(self) -> bool:
+        # Served over TLS with client certificates required and verified: only holders
+        # of a certificate from ssl_ca_certs can reach it at all.
+        return bool(self.ssl_certfile and self.ssl_ca_certs) and (
+            effective_cert_reqs(self.ssl_cert_reqs, self.ssl_ca_certs) == ssl.CERT_REQUIRED
+        )
+
     def authenticate_request(self, request: web.Request) -> object:
-        """Admit ``ping``/``unregister`` callers: anyone, or those sending ``token``."""
-        if self.token is None:
+        """Admit ``ping``/``unregister`` callers.
+
+        Anyone without a token nor ``ssl_allowed_clients``; otherwise those sending the
+        token, or whose verified client certificate names one of ``ssl_allowed_clients``.
+        """
+        if self.ssl_allowed_clients:
+            certificate = peer_certificate(request)
+            if certificate is not None and certificate.matches(self.ssl_allowed_clients):
+                return certificate
+        elif self.token is None:
             return "anyone"
         return self._has_token(request.headers.get("X-Api-Token", ""))
 
@@ -367,6 +393,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="seconds after start during which lookups are incomplete (default: expiry / 3)",
     )
+    parser.add_argument("--ssl-certfile", help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--ssl-keyfile", help="the certificate's private key (PEM, mode 600)")
+    parser.add_argument("--ssl-keyfile-password", help="the password of an encrypted key")
+    parser.add_argument(
+        "--ssl-ca-certs", help="CA bundle client certificates are verified against (mTLS)"
+    )
+    parser.add_argument(
+        "--ssl-cert-reqs",
+        help="client certificates: none, optional or required (default: required with "
+        "--ssl-ca-certs)",
+    )
+    parser.add_argument(
+        "--ssl-allowed-clients",
+        default="",
+        help="comma-separated certificate names that may ping and unregister",
+    )
     args = parser.parse_args(argv)
     registry = ServiceRegistry()
     registry.skip_configuration = True  # the flags above are its whole configuration
@@ -377,6 +419,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     registry.insecure = args.insecure
     registry.allowed_networks = args.allowed_networks
     registry.warmup = args.warmup
+    registry.ssl_certfile, registry.ssl_keyfile = args.ssl_certfile, args.ssl_keyfile
+    registry.ssl_keyfile_password = args.ssl_keyfile_password
+    registry.ssl_ca_certs = args.ssl_ca_certs
+    if args.ssl_cert_reqs is not None:
+        try:
+            registry.ssl_cert_reqs = as_cert_reqs(args.ssl_cert_reqs)
+        except ValueError as exc:
+            parser.exit(2, f"error: --ssl-cert-reqs {args.ssl_cert_reqs!r}: {exc}\n")
+    registry.ssl_allowed_clients = [
+        name.strip() for name in args.ssl_allowed_clients.split(",") if name.strip()
+    ]
     registry.refresh_accessible_at()
     try:
         registry.start()

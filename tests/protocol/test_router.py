@@ -399,7 +399,8 @@ async def test_the_default_time_limit(
         "data": {"timeout": 0.05, "limit": "service"},
     }
     assert any(
-        r.levelno == logging.WARNING and "unlimited timed out after 0.05 s (service limit)" in r.getMessage()
+        r.levelno == logging.WARNING
+        and "unlimited timed out after 0.05 s (service limit)" in r.getMessage()
         for r in caplog.records
     )
 

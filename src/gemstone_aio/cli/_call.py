@@ -9,7 +9,18 @@ import typer
 
 from ._client import ClientOptions, check_url, run_client
 from ._discover import fetch_openrpc
-from ._options import BearerOpt, HeaderOpt, TimeoutOpt, TokenHeaderOpt, TokenOpt, client_options
+from ._options import (
+    BearerOpt,
+    CaCertsOpt,
+    CertfileOpt,
+    HeaderOpt,
+    KeyfileOpt,
+    NoVerifyOpt,
+    TimeoutOpt,
+    TokenHeaderOpt,
+    TokenOpt,
+    client_options,
+)
 from ._output import ExitCode, dumps, fail, stderr, stdout
 from ._params import Params, ParamsError, coerce, parse_params
 
@@ -100,6 +111,10 @@ def call(
     header: HeaderOpt = None,
     bearer: BearerOpt = None,
     timeout: TimeoutOpt = 30.0,
+    ssl_ca_certs: CaCertsOpt = None,
+    ssl_certfile: CertfileOpt = None,
+    ssl_keyfile: KeyfileOpt = None,
+    no_ssl_verify: NoVerifyOpt = False,
     as_json: JsonOpt = False,
     no_discover: NoDiscoverOpt = False,
 ) -> None:
@@ -115,7 +130,17 @@ def call(
     if registry is None:
         fail("no registry: pass --registry URL or set GEMSTONE_REGISTRY", ExitCode.USAGE)
     check_url(registry, "--registry")
-    options = client_options(token, token_header, header, bearer, timeout)
+    options = client_options(
+        token,
+        token_header,
+        header,
+        bearer,
+        timeout,
+        ssl_ca_certs=ssl_ca_certs,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        no_ssl_verify=no_ssl_verify,
+    )
     parsed = _parse(params)
     glob = _is_glob(name)
 
@@ -179,6 +204,10 @@ def call_raw(
     header: HeaderOpt = None,
     bearer: BearerOpt = None,
     timeout: TimeoutOpt = 30.0,
+    ssl_ca_certs: CaCertsOpt = None,
+    ssl_certfile: CertfileOpt = None,
+    ssl_keyfile: KeyfileOpt = None,
+    no_ssl_verify: NoVerifyOpt = False,
     as_json: JsonOpt = False,
     no_discover: NoDiscoverOpt = False,
 ) -> None:
@@ -191,7 +220,17 @@ def call_raw(
         gemstone call-raw http://127.0.0.1:8000/api subtract minuend:=42 subtrahend:=23
     """
     check_url(url)
-    options = client_options(token, token_header, header, bearer, timeout)
+    options = client_options(
+        token,
+        token_header,
+        header,
+        bearer,
+        timeout,
+        ssl_ca_certs=ssl_ca_certs,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        no_ssl_verify=no_ssl_verify,
+    )
     parsed = _parse(params)
 
     async def run() -> ExitCode:

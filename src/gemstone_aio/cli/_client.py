@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,12 +15,13 @@ __all__ = ["ClientOptions", "check_url", "parse_headers", "run_client"]
 
 @dataclass(frozen=True)
 class ClientOptions:
-    """How to reach a service: timeout, credentials and extra headers."""
+    """How to reach a service: timeout, credentials, extra headers and TLS context."""
 
     timeout: float
     token: str | None = None
     token_header: str = "X-Api-Token"
     headers: Mapping[str, str] | None = None
+    ssl_context: ssl.SSLContext | None = None
 
     def client(self, url: str) -> Any:
         """A :class:`~gemstone_aio.client.RemoteService` for ``url`` with these options."""
@@ -31,6 +33,7 @@ class ClientOptions:
             headers=self.headers,
             token=self.token,
             token_header=self.token_header,
+            ssl_context=self.ssl_context,
         )
 
 

@@ -15,7 +15,18 @@ import typer
 
 from ._client import check_url, run_client
 from ._describe_events import fetch_asyncapi, print_events
-from ._options import BearerOpt, HeaderOpt, TimeoutOpt, TokenHeaderOpt, TokenOpt, client_options
+from ._options import (
+    BearerOpt,
+    CaCertsOpt,
+    CertfileOpt,
+    HeaderOpt,
+    KeyfileOpt,
+    NoVerifyOpt,
+    TimeoutOpt,
+    TokenHeaderOpt,
+    TokenOpt,
+    client_options,
+)
 from ._output import ExitCode, dumps, fail, stdout
 from ._params import resolve_schema
 
@@ -192,6 +203,10 @@ def describe(
     header: HeaderOpt = None,
     bearer: BearerOpt = None,
     timeout: TimeoutOpt = 30.0,
+    ssl_ca_certs: CaCertsOpt = None,
+    ssl_certfile: CertfileOpt = None,
+    ssl_keyfile: KeyfileOpt = None,
+    no_ssl_verify: NoVerifyOpt = False,
     show_all: Annotated[
         bool, typer.Option("--all", help="Also list the framework's methods (rpc.discover, ...).")
     ] = False,
@@ -205,7 +220,17 @@ def describe(
         gemstone describe http://127.0.0.1:8000/api
     """
     check_url(url)
-    options = client_options(token, token_header, header, bearer, timeout)
+    options = client_options(
+        token,
+        token_header,
+        header,
+        bearer,
+        timeout,
+        ssl_ca_certs=ssl_ca_certs,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        no_ssl_verify=no_ssl_verify,
+    )
 
     async def run() -> ExitCode:
         from ..errors import CalledServiceError

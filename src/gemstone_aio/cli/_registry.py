@@ -7,6 +7,14 @@ from typing import Annotated
 
 import typer
 
+from ._options import (
+    ServeCaCertsOpt,
+    ServeCertfileOpt,
+    ServeCertReqsOpt,
+    ServeKeyfileOpt,
+    ServeKeyfilePasswordOpt,
+    serve_tls_args,
+)
 from ._output import ExitCode, fail
 
 __all__ = ["registry"]
@@ -75,12 +83,26 @@ def registry(
             show_default=False,
         ),
     ] = None,
+    ssl_certfile: ServeCertfileOpt = None,
+    ssl_keyfile: ServeKeyfileOpt = None,
+    ssl_keyfile_password: ServeKeyfilePasswordOpt = None,
+    ssl_ca_certs: ServeCaCertsOpt = None,
+    ssl_cert_reqs: ServeCertReqsOpt = None,
+    ssl_allowed_clients: Annotated[
+        str | None,
+        typer.Option(
+            "--ssl-allowed-clients",
+            help="Comma-separated client certificate names that may ping and unregister.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the reference service registry until Ctrl-C or SIGTERM.
 
     Services ping it (service_registry_urls) and find each other through it. Without
-    --token it serves on loopback only (unless --insecure); with it, ping and unregister
-    need the token, and lookups too with --lookups-require-token.
+    --token it serves on loopback only (unless --insecure, or client certificates are
+    required: --ssl-ca-certs); with it, ping and unregister need the token, and lookups
+    too with --lookups-require-token. With --ssl-certfile it serves HTTPS.
 
     Example (shell):
 
@@ -106,5 +128,9 @@ def registry(
         *(["--insecure"] if insecure else []),
         *(["--allowed-networks", allowed_networks] if allowed_networks else []),
         *(["--warmup", repr(warmup)] if warmup is not None else []),
+        *serve_tls_args(
+            ssl_certfile, ssl_keyfile, ssl_keyfile_password, ssl_ca_certs, ssl_cert_reqs
+        ),
+        *(["--ssl-allowed-clients", ssl_allowed_clients] if ssl_allowed_clients else []),
     ]
     serve_target("gemstone_aio.registry", host, port, settings)

@@ -9,6 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
+from ._options import (
+    ServeCaCertsOpt,
+    ServeCertfileOpt,
+    ServeCertReqsOpt,
+    ServeKeyfileOpt,
+    ServeKeyfilePasswordOpt,
+    serve_tls_args,
+)
 from ._output import ExitCode, fail
 
 __all__ = ["apply_options", "run", "serve_target"]
@@ -183,16 +191,27 @@ def run(
             "--reload-dir", help="Also watch this directory (repeatable).", show_default=False
         ),
     ] = None,
+    ssl_certfile: ServeCertfileOpt = None,
+    ssl_keyfile: ServeKeyfileOpt = None,
+    ssl_keyfile_password: ServeKeyfilePasswordOpt = None,
+    ssl_ca_certs: ServeCaCertsOpt = None,
+    ssl_cert_reqs: ServeCertReqsOpt = None,
 ) -> None:
     """Run a service class until Ctrl-C or SIGTERM.
 
     Other options set the service's settings, e.g. --max-parallel-blocking-tasks 8 or a
-    custom attribute --greeting hi.
+    custom attribute --greeting hi. With --ssl-certfile the service serves HTTPS (SIGHUP
+    reloads the certificate).
 
     Example:
         gemstone run examples/hello.py:HelloWorld --port 8001 --reload
     """
-    extra = list(ctx.args)
+    extra = [
+        *serve_tls_args(
+            ssl_certfile, ssl_keyfile, ssl_keyfile_password, ssl_ca_certs, ssl_cert_reqs
+        ),
+        *ctx.args,
+    ]
     if not reload:
         serve_target(target, host, port, extra)
         return

@@ -29,7 +29,18 @@ import typer
 from ..errors import CalledServiceError
 from ._client import ClientOptions, check_url, run_client
 from ._discover import builtin_methods, fetch_openrpc, method_signature, plain_text
-from ._options import BearerOpt, HeaderOpt, TimeoutOpt, TokenHeaderOpt, TokenOpt, client_options
+from ._options import (
+    BearerOpt,
+    CaCertsOpt,
+    CertfileOpt,
+    HeaderOpt,
+    KeyfileOpt,
+    NoVerifyOpt,
+    TimeoutOpt,
+    TokenHeaderOpt,
+    TokenOpt,
+    client_options,
+)
 from ._output import ExitCode, dumps, fail
 
 __all__ = ["ShellMethod", "ShellService", "shell"]
@@ -256,6 +267,10 @@ def shell(
     header: HeaderOpt = None,
     bearer: BearerOpt = None,
     timeout: TimeoutOpt = 30.0,
+    ssl_ca_certs: CaCertsOpt = None,
+    ssl_certfile: CertfileOpt = None,
+    ssl_keyfile: KeyfileOpt = None,
+    no_ssl_verify: NoVerifyOpt = False,
 ) -> None:
     """An interactive Python shell with the services as objects, await at the top level.
 
@@ -272,7 +287,17 @@ def shell(
         check_url(url)
     if registry is not None:
         check_url(registry, "--registry")
-    options = client_options(token, token_header, header, bearer, timeout)
+    options = client_options(
+        token,
+        token_header,
+        header,
+        bearer,
+        timeout,
+        ssl_ca_certs=ssl_ca_certs,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        no_ssl_verify=no_ssl_verify,
+    )
     loop = asyncio.new_event_loop()
     runner = threading.Thread(target=loop.run_forever, name="gemstone-shell-loop", daemon=True)
     runner.start()

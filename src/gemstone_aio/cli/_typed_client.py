@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from ._client import check_url, run_client
-from ._options import BearerOpt, HeaderOpt, TimeoutOpt, TokenHeaderOpt, TokenOpt, client_options
+from ._options import (
+    BearerOpt,
+    CaCertsOpt,
+    CertfileOpt,
+    HeaderOpt,
+    KeyfileOpt,
+    NoVerifyOpt,
+    TimeoutOpt,
+    TokenHeaderOpt,
+    TokenOpt,
+    client_options,
+)
 from ._output import ExitCode, fail
 
 __all__ = ["client"]
@@ -42,6 +53,10 @@ def client(
     header: HeaderOpt = None,
     bearer: BearerOpt = None,
     timeout: TimeoutOpt = 30.0,
+    ssl_ca_certs: CaCertsOpt = None,
+    ssl_certfile: CertfileOpt = None,
+    ssl_keyfile: KeyfileOpt = None,
+    no_ssl_verify: NoVerifyOpt = False,
 ) -> None:
     """Write a typed Python client of the service at URL, from its rpc.discover document.
 
@@ -55,7 +70,17 @@ def client(
     check_url(url)
     if class_name is not None and not class_name.isidentifier():
         fail(f"--class-name {class_name!r} is not a Python identifier", ExitCode.USAGE)
-    options = client_options(token, token_header, header, bearer, timeout)
+    options = client_options(
+        token,
+        token_header,
+        header,
+        bearer,
+        timeout,
+        ssl_ca_certs=ssl_ca_certs,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        no_ssl_verify=no_ssl_verify,
+    )
 
     async def run() -> ExitCode:
         from ..client import generate_client

@@ -6,6 +6,7 @@ import asyncio
 import enum
 import functools
 import itertools
+import ssl
 import weakref
 from collections.abc import Awaitable, Generator, Mapping
 from types import TracebackType
@@ -13,11 +14,12 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import CalledServiceError
+from ..errors import CalledServiceError, GemstoneTransportError
 from ..observability._logs import current_request_id
 from ..observability._tracing import current_tracer, start_span
 from ..protocol import TIMEOUT_HEADER, time_left
 from ..protocol import _jsonrpc as jsonrpc
+from ..tls import client_context
 from ._batch import Batch
 from ._blocking import AsyncMethodCall, LoopRunner, in_running_loop
 from ._errors import (
@@ -136,6 +138,14 @@ class RemoteService:
         max_response_size: The largest reply body accepted, in bytes (32 MiB); a larger
             one fails the call with :class:`~gemstone_aio.client.ResponseTooLargeError`
             instead of exhausting this process's memory. ``None``: no bound.
+        ssl_ca_certs: For ``https://``: the CA bundle (PEM) the service's certificate is
+            verified against, instead of the system store.
+        ssl_certfile: A client certificate to present (mutual TLS); it may hold the key.
+        ssl_keyfile: Its private key (refused if other users can read the file).
+        ssl_verify: ``False`` accepts any server certificate (anyone on the network path
+            can then read and change the calls); a warning is logged once per process.
+            Verification is never turned off otherwise.
+        ssl_context: An :class:`ssl.SSLContext` of your own instead of the four above.
 
     Deadlines travel: every request carries ``Gemstone-Timeout``, the seconds the callee
     has to answer: the call's timeout, or what is left of the budget of the call being
@@ -157,6 +167,11 @@ class RemoteService:
         retries: int = 0,
         retry_backoff: float = 0.1,
         max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
+        ssl_ca_certs: str | None = None,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+        ssl_verify: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if retries < 0 or retry_backoff < 0:
             raise ValueError(
@@ -172,6 +187,9 @@ class RemoteService:
         if token is not None:
             self.headers[token_header] = token_template.format(token) if token_template else token
         self.cookies = dict(cookies or {})
+        self._ssl = _tls_context(
+            ssl_context, ssl_ca_certs, ssl_certfile, ssl_keyfile, ssl_verify, session
+        )
         self._session = session
         self._owns_session = session is None
         self._runner: LoopRunner | None = None
@@ -180,7 +198,7 @@ class RemoteService:
     # -- sessions ----------------------------------------------------------------------
 
     def _new_session(self) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(cookies=self.cookies or None)
+        return _make_session(self.cookies or None, self._ssl)
 
     def _get_session(self) -> aiohttp.ClientSession:
         runner = self._runner
@@ -194,7 +212,7 @@ class RemoteService:
 
     def _runner_for_blocking(self) -> LoopRunner:
         if self._runner is None:
-            make = functools.partial(aiohttp.ClientSession, cookies=self.cookies or None)
+            make = functools.partial(_make_session, self.cookies or None, self._ssl)
             self._runner = LoopRunner(make, label=f"gemstone-client {self.url}")
             # Closes the loop thread at garbage collection or interpreter exit; holds no
             # reference to this client.
@@ -304,15 +322,7 @@ class RemoteService:
         reply = await self._post(jsonrpc.dumps(message), timeout, method)
         if notification:
             return None
-        if not isinstance(reply, dict):
-            raise BadResponseError(f"{self.url} answered a single call with {type(reply).__name__}")
-        reply_id = reply.get("id")
-        # An error about the request as a whole (e.g. a parse error) may carry id null.
-        if reply_id != request_id and not (reply_id is None and "error" in reply):
-            raise BadResponseError(
-                f"{self.url} answered id {reply_id!r} to the request with id {request_id}"
-            )
-        return self.unwrap(reply)
+        return single_result(self.url, reply, request_id)
 
     def call_method_async(
         self,
@@ -381,12 +391,19 @@ class RemoteService:
         """
         return Batch(self, timeout=timeout)
 
-    async def _send(self, body: bytes, seconds: float | None, label: str) -> tuple[int, bytes]:
+    async def _send(
+        self, url: str, body: bytes, seconds: float | None, label: str
+    ) -> tuple[int, bytes]:
+        """POST ``body`` to ``url`` once, with ``seconds`` as the callee's budget.
+
+        Raises what aiohttp raises, or :class:`TimeoutError`; :func:`transport_error`
+        turns those into the client's errors.
+        """
         headers = self.headers
         request_id = current_request_id()
         tracer = current_tracer()
         if seconds is None and request_id is None and tracer is None:
-            return await self._exchange(body, seconds, headers)
+            return await self._exchange(url, body, seconds, headers)
         headers = dict(headers)
         if seconds is not None:
             # The callee's budget: what this call may still take (see request()).
@@ -398,7 +415,7 @@ class RemoteService:
             # Called while serving a request: the called service logs the same id.
             headers[REQUEST_ID_HEADER] = request_id
         if tracer is None:
-            return await self._exchange(body, seconds, headers)
+            return await self._exchange(url, body, seconds, headers)
         # A CLIENT span, child of the current call's span; its W3C context travels in
         # the request headers, so the called service's span continues this trace.
         with start_span(
@@ -406,21 +423,21 @@ class RemoteService:
             label,
             kind="client",
             carrier_out=headers,
-            attributes={"rpc.system": "jsonrpc", "rpc.method": label, "url.full": self.url},
+            attributes={"rpc.system": "jsonrpc", "rpc.method": label, "url.full": url},
         ):
-            return await self._exchange(body, seconds, headers)
+            return await self._exchange(url, body, seconds, headers)
 
     async def _exchange(
-        self, body: bytes, seconds: float | None, headers: Mapping[str, str]
+        self, url: str, body: bytes, seconds: float | None, headers: Mapping[str, str]
     ) -> tuple[int, bytes]:
         session = self._get_session()
         if self.retries:
             # One deadline over every attempt and the waits between them.
             async with asyncio.timeout(seconds):
-                return await _send_with_retries(self, session, body, headers)
+                return await _send_with_retries(self, url, session, body, headers)
         # The hot path: aiohttp's own deadline, no second timer.
         async with session.post(
-            self.url, data=body, headers=headers, timeout=_client_timeout(seconds)
+            url, data=body, headers=headers, timeout=_client_timeout(seconds)
         ) as response:
             return response.status, await _read_bounded(response, self.max_response_size)
 
@@ -431,20 +448,7 @@ class RemoteService:
             CalledServiceError: ``reply`` is an error response.
             BadResponseError: ``reply`` is not a JSON-RPC 2.0 response.
         """
-        if reply.get("jsonrpc") != "2.0" or ("result" in reply) == ("error" in reply):
-            raise BadResponseError(f"{self.url} answered with a non-JSON-RPC 2.0 response")
-        if "result" in reply:
-            return reply["result"]
-        error = reply["error"]
-        if (
-            not isinstance(error, dict)
-            or not isinstance(error.get("code"), int)
-            or not isinstance(error.get("message"), str)
-        ):
-            raise BadResponseError(f"{self.url} answered with a malformed error object")
-        raise CalledServiceError.for_error(
-            error["code"], error["message"], error.get("data"), url=self.url
-        )
+        return _unwrap(self.url, reply)
 
     async def post(self, body: bytes, *, timeout: float | _Unset | None = UNSET) -> Any:
         """POST a raw JSON-RPC body and return the decoded reply (``None`` for no body).
@@ -454,34 +458,127 @@ class RemoteService:
         """
         return await self._post(body, timeout, "batch")
 
-    async def _post(self, body: bytes, timeout: float | _Unset | None, label: str) -> Any:
+    def _budget(self, timeout: float | _Unset | None) -> tuple[float | None, bool]:
+        """The seconds a call may take, and whether they are the served call's budget.
+
+        That is the call's timeout (or the client's), or what is left of the budget of
+        the call being served when that is smaller.
+        """
         seconds = self.timeout if isinstance(timeout, _Unset) else timeout
         left = time_left()  # the budget of the call being served, if any
-        inherited = left is not None and (seconds is None or left < seconds)
-        if inherited:
-            seconds = left
+        if left is not None and (seconds is None or left < seconds):
+            return left, True
+        return seconds, False
+
+    async def _post(self, body: bytes, timeout: float | _Unset | None, label: str) -> Any:
+        seconds, inherited = self._budget(timeout)
         try:
-            status, payload = await self._send(body, seconds, label)
-        except TimeoutError:
-            reason = " (the caller's deadline)" if inherited else ""
-            raise CallTimeoutError(
-                f"{self.url} did not answer within {seconds:g} s{reason}"
-            ) from None
-        except aiohttp.ClientConnectionError as exc:
-            raise ServiceUnavailableError(f"cannot reach {self.url}: {exc}") from None
-        except aiohttp.ClientError as exc:
-            raise ServiceUnavailableError(f"request to {self.url} failed: {exc}") from None
-        if status == 204 or not payload:
-            if status >= 400:
-                raise HttpStatusError(f"{self.url} answered HTTP {status}", status=status)
-            return None
-        try:
-            decoded = jsonrpc.loads(payload)
-        except ValueError:
-            if status >= 400:
-                raise HttpStatusError(f"{self.url} answered HTTP {status}", status=status) from None
-            raise BadResponseError(f"{self.url} answered with a body that is not JSON") from None
-        return decoded
+            status, payload = await self._send(self.url, body, seconds, label)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise transport_error(self.url, exc, seconds, inherited) from None
+        return decode_reply(self.url, status, payload)
+
+
+def transport_error(
+    url: str, exc: BaseException, seconds: float | None, inherited: bool, note: str = ""
+) -> GemstoneTransportError:
+    """The client's error for ``exc``, raised by one POST to ``url``.
+
+    A time limit that expired (aiohttp's own included) is a :class:`CallTimeoutError`;
+    any other aiohttp error a :class:`ServiceUnavailableError`. ``note`` ends the message.
+    """
+    if isinstance(exc, TimeoutError):
+        reason = " (the caller's deadline)" if inherited else ""
+        return CallTimeoutError(f"{url} did not answer within {seconds or 0:g} s{reason}{note}")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return ServiceUnavailableError(
+            f"cannot reach {url}: its TLS certificate was not accepted "
+            f"({exc.certificate_error}); give the CA bundle that signed it (ssl_ca_certs){note}"
+        )
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return ServiceUnavailableError(f"cannot reach {url}: {exc}{note}")
+    return ServiceUnavailableError(f"request to {url} failed: {exc}{note}")
+
+
+def decode_reply(url: str, status: int, payload: bytes) -> Any:
+    """Decode the body ``url`` answered with HTTP ``status`` (``None`` when there is none).
+
+    Raises:
+        HttpStatusError: An HTTP error status without a JSON body.
+        BadResponseError: A body that is not JSON.
+    """
+    if status == 204 or not payload:
+        if status >= 400:
+            raise HttpStatusError(f"{url} answered HTTP {status}", status=status)
+        return None
+    try:
+        return jsonrpc.loads(payload)
+    except ValueError:
+        if status >= 400:
+            raise HttpStatusError(f"{url} answered HTTP {status}", status=status) from None
+        raise BadResponseError(f"{url} answered with a body that is not JSON") from None
+
+
+def single_result(url: str, reply: Any, request_id: int | None) -> Any:
+    """The result of the call ``request_id``, which ``url`` answered with ``reply``.
+
+    Raises:
+        CalledServiceError: The reply is an error response.
+        BadResponseError: The reply is not the JSON-RPC 2.0 response to that call.
+    """
+    if not isinstance(reply, dict):
+        raise BadResponseError(f"{url} answered a single call with {type(reply).__name__}")
+    reply_id = reply.get("id")
+    # An error about the request as a whole (e.g. a parse error) may carry id null.
+    if reply_id != request_id and not (reply_id is None and "error" in reply):
+        raise BadResponseError(
+            f"{url} answered id {reply_id!r} to the request with id {request_id}"
+        )
+    return _unwrap(url, reply)
+
+
+def _unwrap(url: str, reply: dict[str, Any]) -> Any:
+    if reply.get("jsonrpc") != "2.0" or ("result" in reply) == ("error" in reply):
+        raise BadResponseError(f"{url} answered with a non-JSON-RPC 2.0 response")
+    if "result" in reply:
+        return reply["result"]
+    error = reply["error"]
+    if (
+        not isinstance(error, dict)
+        or not isinstance(error.get("code"), int)
+        or not isinstance(error.get("message"), str)
+    ):
+        raise BadResponseError(f"{url} answered with a malformed error object")
+    raise CalledServiceError.for_error(error["code"], error["message"], error.get("data"), url=url)
+
+
+def _tls_context(
+    context: ssl.SSLContext | None,
+    ca_certs: str | None,
+    certfile: str | None,
+    keyfile: str | None,
+    verify: bool,
+    session: aiohttp.ClientSession | None,
+) -> ssl.SSLContext | None:
+    """The TLS context of a client's own sessions (``None``: aiohttp's, the system store)."""
+    given = ca_certs or certfile or keyfile or not verify
+    if context is not None and given:
+        raise ValueError("give ssl_context or the ssl_* file settings and ssl_verify, not both")
+    if session is not None and (context is not None or given):
+        raise ValueError(
+            "a borrowed session keeps its own TLS settings: give them to its connector "
+            "(aiohttp.TCPConnector(ssl=gemstone_aio.tls.client_context(...))) instead"
+        )
+    if context is not None or not given:
+        return context
+    return client_context(ca_certs, certfile, keyfile, verify=verify)
+
+
+def _make_session(
+    cookies: Mapping[str, str] | None, tls: ssl.SSLContext | None
+) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(ssl=tls) if tls is not None else None
+    return aiohttp.ClientSession(cookies=cookies, connector=connector)
 
 
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
@@ -520,6 +617,7 @@ def _client_timeout(seconds: float | None) -> aiohttp.ClientTimeout:
 
 async def _send_with_retries(
     client: RemoteService,
+    url: str,
     session: aiohttp.ClientSession,
     body: bytes,
     headers: Mapping[str, str],
@@ -528,7 +626,7 @@ async def _send_with_retries(
     for attempt in itertools.count():
         try:
             async with session.post(
-                client.url, data=body, headers=headers, timeout=_NO_TIMEOUT
+                url, data=body, headers=headers, timeout=_NO_TIMEOUT
             ) as response:
                 return response.status, await _read_bounded(response, client.max_response_size)
         except aiohttp.ClientConnectorError as exc:

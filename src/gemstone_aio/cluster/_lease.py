@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ServiceConfigurationError
+from ..tls import redis_tls_options
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -88,13 +89,31 @@ class RedisLeaseStore(BaseLeaseStore):
     """Leases in Redis: ``SET NX PX`` to take one, a script to renew or release atomically.
 
     Args:
-        url: The Redis URL (``redis://host:6379/0``).
+        url: The Redis URL (``redis://host:6379/0``; ``rediss://`` for TLS).
         prefix: Prefix of the keys (``gemstone.lease.``).
+        ssl_ca_certs: With ``rediss://``: the CA bundle the server is verified against
+            (default: the system store).
+        ssl_certfile: With ``rediss://``: a client certificate to present.
+        ssl_keyfile: Its private key (refused if other users can read the file).
     """
 
-    def __init__(self, url: str, *, prefix: str = "gemstone.lease.") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "gemstone.lease.",
+        ssl_ca_certs: str | None = None,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+    ) -> None:
         self.url = url
         self.prefix = prefix
+        self.ssl_ca_certs, self.ssl_certfile, self.ssl_keyfile = (
+            ssl_ca_certs,
+            ssl_certfile,
+            ssl_keyfile,
+        )
+        self._tls = redis_tls_options(url, ssl_ca_certs, ssl_certfile, ssl_keyfile)
         self._client: Redis | None = None
 
     def __repr__(self) -> str:
@@ -102,11 +121,17 @@ class RedisLeaseStore(BaseLeaseStore):
 
     def clone(self) -> RedisLeaseStore:
         """An unconnected copy with the same settings."""
-        return RedisLeaseStore(self.url, prefix=self.prefix)
+        return RedisLeaseStore(
+            self.url,
+            prefix=self.prefix,
+            ssl_ca_certs=self.ssl_ca_certs,
+            ssl_certfile=self.ssl_certfile,
+            ssl_keyfile=self.ssl_keyfile,
+        )
 
     def _redis(self) -> Redis:
         if self._client is None:
-            self._client = _redis_module().Redis.from_url(self.url, socket_timeout=5)
+            self._client = _redis_module().Redis.from_url(self.url, socket_timeout=5, **self._tls)
         return self._client
 
     async def acquire(self, key: str, owner: str, ttl: float) -> bool:

@@ -15,13 +15,16 @@ used one is dropped past that); a watch that breaks is dropped too, and the next
 reads the prefix again.
 
 The client is `aetcd <https://pypi.org/project/aetcd/>`_ (asyncio, gRPC), installed with
-the ``etcd`` extra: ``pip install 'gemstone-aio[etcd]'``.
+the ``etcd`` extra: ``pip install 'gemstone-aio[etcd]'``. aetcd 1.0 opens plain channels
+only; for an ``https://`` endpoint the strategy opens aetcd's channel with gRPC's own TLS
+credentials (``grpc.ssl_channel_credentials``) instead, everything else unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import math
 from collections import OrderedDict
@@ -30,6 +33,7 @@ from typing import Any
 
 import yarl
 
+from ..tls import check_client_files
 from ._base import BaseDiscoveryStrategy
 from ._glob import check_pattern, compile_glob, has_wildcards, literal_prefix
 from ._urls import check_instance_url, is_loopback_host, parse_networks
@@ -78,7 +82,9 @@ class EtcdDiscoveryStrategy(BaseDiscoveryStrategy):
 
     Args:
         endpoint: etcd's client URL, e.g. ``http://127.0.0.1:2379`` (user and password
-            in the URL, ``http://user:password@host:2379``, turn on etcd authentication).
+            in the URL, ``http://user:password@host:2379``, turn on etcd authentication);
+            ``https://`` for TLS (the server is verified against gRPC's root
+            certificates or ``ssl_ca_certs``, its host name checked).
         ttl: Seconds an instance stays listed after its last ping (its lease's TTL,
             rounded up to whole seconds; etcd may grant a little more).
         namespace: The prefix of the keys, so environments can share one etcd.
@@ -87,11 +93,17 @@ class EtcdDiscoveryStrategy(BaseDiscoveryStrategy):
         allowed_networks: When not empty, an announced URL's host must be an IP address
             inside one of these networks (CIDR strings).
         insecure: Allow an etcd on another host without credentials in the URL.
+        ssl_ca_certs: With ``https://``: the CA bundle (PEM) etcd's certificate is
+            verified against (etcd's ``--trusted-ca-file`` side is the client's).
+        ssl_certfile: With ``https://``: a client certificate (etcd's
+            ``--client-cert-auth``); it counts as the credentials a remote etcd needs.
+        ssl_keyfile: Its private key (refused if other users can read the file).
 
     Raises:
         ImportError: The ``aetcd`` package is not installed.
-        ValueError: A bad ``ttl``, endpoint or network, or an etcd on another host
-            without credentials (and ``insecure`` is not set).
+        ValueError: A bad ``ttl``, endpoint or network, an etcd on another host
+            without credentials (and ``insecure`` is not set), or a TLS file that is
+            unfit or given with an ``http://`` endpoint (the message names it).
     """
 
     def __init__(
@@ -104,6 +116,9 @@ class EtcdDiscoveryStrategy(BaseDiscoveryStrategy):
         max_watches: int = 64,
         allowed_networks: str | Sequence[str] = (),
         insecure: bool = False,
+        ssl_ca_certs: str | None = None,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
     ) -> None:
         self._aetcd = _require_aetcd()
         if not ttl > 0:
@@ -114,7 +129,15 @@ class EtcdDiscoveryStrategy(BaseDiscoveryStrategy):
             parsed = None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
             raise ValueError(f"endpoint must be etcd's http:// client URL, got {endpoint!r}")
-        if not (insecure or parsed.user or is_loopback_host(parsed.host)):
+        tls_files = (ssl_ca_certs, ssl_certfile, ssl_keyfile)
+        if any(tls_files) and parsed.scheme != "https":
+            raise ValueError(
+                f"ssl_ca_certs, ssl_certfile and ssl_keyfile need an https:// endpoint, got "
+                f"{endpoint!r}"
+            )
+        if parsed.scheme == "https":
+            check_client_files(*tls_files)
+        if not (insecure or parsed.user or ssl_certfile or is_loopback_host(parsed.host)):
             raise ValueError(
                 f"endpoint names an etcd on {parsed.host!r} without credentials: anyone who "
                 "reaches it could register or remove instances; put a user and password in "
@@ -123,6 +146,9 @@ class EtcdDiscoveryStrategy(BaseDiscoveryStrategy):
         self.endpoint = endpoint
         self._host, self._port = parsed.host, parsed.port or 2379
         self._user, self._password = parsed.user, parsed.password
+        self._tls: tuple[str | None, str | None, str | None] | None = (
+            tls_files if parsed.scheme == "https" else None
+        )
         self.ttl = ttl
         self.namespace = namespace.rstrip("/")
         self.timeout = timeout
@@ -142,13 +168,18 @@ class EtcdDiscoveryStrategy(BaseDiscoveryStrategy):
             self._watched.clear()
             self._leases.clear()
             self._loop = loop
-            self._client = self._aetcd.Client(
-                host=self._host,
-                port=self._port,
-                username=self._user,
-                password=self._password,
-                timeout=self.timeout,
-            )
+            options: dict[str, Any] = {
+                "host": self._host,
+                "port": self._port,
+                "username": self._user,
+                "password": self._password,
+                "timeout": self.timeout,
+            }
+            if self._tls is None:
+                self._client = self._aetcd.Client(**options)
+            else:
+                client_class = _tls_client_class(self._aetcd)
+                self._client = client_class(credentials=_credentials(*self._tls), **options)
         client = self._client
         async with asyncio.timeout(self.timeout):
             await client.connect()
@@ -282,6 +313,76 @@ class EtcdDiscoveryStrategy(BaseDiscoveryStrategy):
     def __repr__(self) -> str:
         shown = yarl.URL(self.endpoint).with_password(None) if self._password else self.endpoint
         return f"EtcdDiscoveryStrategy({str(shown)!r}, namespace={self.namespace!r})"
+
+
+def _read(path: str | None) -> bytes | None:
+    if not path:
+        return None
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _credentials(ca_certs: str | None, certfile: str | None, keyfile: str | None) -> Any:
+    """The TLS credentials of gRPC from the (already checked) files."""
+    grpc: Any = importlib.import_module("grpc")  # installed with aetcd
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read(ca_certs),
+        private_key=_read(keyfile or certfile) if certfile else None,
+        certificate_chain=_read(certfile),
+    )
+
+
+_TLS_CLIENTS: dict[int, Any] = {}
+
+
+def _tls_client_class(aetcd: Any) -> Any:
+    """The aetcd client class, its channel opened with gRPC's TLS credentials.
+
+    aetcd 1.0's ``connect()`` opens ``insecure_channel`` only; this one is the same with
+    ``secure_channel``.
+    """
+    found = _TLS_CLIENTS.get(id(aetcd))
+    if found is not None:
+        return found
+    rpc, watcher = aetcd.rpc, aetcd.watcher
+
+    class TlsClient(aetcd.Client):  # type: ignore[misc]
+        _is_connecting: bool
+
+        def __init__(self, *, credentials: Any, **options: Any) -> None:
+            super().__init__(**options)
+            self._credentials = credentials
+
+        async def connect(self) -> None:
+            if self._connected.is_set():
+                return
+            if self._is_connecting:  # another task is connecting: wait for it
+                await asyncio.wait_for(self._connected.wait(), self._connect_wait_timeout)
+                return
+            try:
+                self._is_connecting = True
+                target = f"{self._host}:{self._port}"
+                self.channel = rpc.secure_channel(
+                    target, self._credentials, options=self._options.items()
+                )
+                if self._username is not None and self._password is not None:
+                    self.auth_stub = rpc.AuthStub(self.channel)
+                    request = rpc.AuthenticateRequest(name=self._username, password=self._password)
+                    reply = await self.auth_stub.Authenticate(request, timeout=self._timeout)
+                    self.metadata = (("token", reply.token),)
+                self.kvstub = rpc.KVStub(self.channel)
+                self.clusterstub = rpc.ClusterStub(self.channel)
+                self.leasestub = rpc.LeaseStub(self.channel)
+                self.maintenancestub = rpc.MaintenanceStub(self.channel)
+                self._watcher = watcher.Watcher(
+                    rpc.WatchStub(self.channel), timeout=self._timeout, metadata=self.metadata
+                )
+                self._connected.set()
+            finally:
+                self._is_connecting = False
+
+    _TLS_CLIENTS[id(aetcd)] = TlsClient
+    return TlsClient
 
 
 async def _stop(watched: _Watched) -> None:

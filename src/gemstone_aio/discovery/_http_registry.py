@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 from ..client._errors import MethodNotFoundError
@@ -26,14 +27,25 @@ class HttpRegistryStrategy(BaseDiscoveryStrategy):
         url: The registry's JSON-RPC endpoint, e.g. ``http://127.0.0.1:8500/api``.
         token: Sent in ``X-Api-Token`` when the registry protects ``ping``/``unregister``.
         timeout: Seconds each registry call may take.
+        ssl_context: The TLS context of an ``https://`` registry (see
+            :func:`gemstone_aio.tls.client_context`: a CA bundle, a client certificate);
+            ``None``: verified against the system store.
     """
 
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValueError(f"a registry URL must start with http:// or https://, got {url!r}")
         self.url = url
         self.token = token
         self.timeout = timeout
+        self.ssl_context = ssl_context
         self._client: RemoteService | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._has_lookup = True  # until the registry says it has no ``lookup`` method
@@ -44,7 +56,9 @@ class HttpRegistryStrategy(BaseDiscoveryStrategy):
         # class attribute, say) starts afresh instead of failing forever.
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            self._client = RemoteService(self.url, timeout=self.timeout, token=self.token)
+            self._client = RemoteService(
+                self.url, timeout=self.timeout, token=self.token, ssl_context=self.ssl_context
+            )
             self._loop = loop
         return self._client
 

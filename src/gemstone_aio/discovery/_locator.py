@@ -1,4 +1,4 @@
-"""``get_service``: from a glob to a client of one live instance.
+"""``get_service``: from a glob to a client of the live instances it names.
 
 Policy, per service instance (nothing is shared between services):
 
@@ -9,16 +9,23 @@ Policy, per service instance (nothing is shared between services):
   not all pinged again) does not replace the last known list: it is added to it, so the
   first instances back do not take all the calls and nothing known is lost.
 - **Cache.** The URLs found for a pattern are kept ``cache_ttl`` seconds (5 s by
-  default), so a busy caller does not ask the registry at every call, yet sees new and
-  departed instances within seconds. One lookup per pattern is in flight at a time:
-  concurrent callers whose cache expired wait for the same answer (single-flight).
-- **Balancing.** Round-robin over the cached URLs, from a random starting point (so
-  many callers do not all start with the same instance).
-- **Liveness.** Before an instance is handed out, a TCP connection to it is tried,
-  unless it was seen alive in the last ``cache_ttl`` seconds (a successful call counts).
-  An instance that refuses the connection, or whose call fails to connect, is dropped
-  from every cached list and set aside for ``quarantine`` seconds; the next instance is
-  tried. Set-aside instances are only tried again if nothing else is left.
+  default) from when the lookup was sent, so a busy caller does not ask the registry at
+  every call, yet sees new and departed instances within seconds (and never after an
+  unregistered instance's propagation delay ends). One lookup per pattern is in flight
+  at a time: concurrent callers whose cache expired wait for the same answer.
+- **Balancing.** Each call takes two candidates, the next instance in round-robin order
+  (from a random starting point) and a random other, and goes to the one with fewer
+  calls in flight (ties go to the round-robin one, so an idle caller takes the
+  instances in turn, and a busy one steers around an instance that stopped answering).
+- **Outlier ejection.** Consecutive failures eject an instance (a refused connection at
+  once) for a time that doubles while it keeps failing; when it ends, an HTTP probe
+  (any answer) brings it back on probation, and its next failure ejects it again. When
+  every instance is ejected, the one whose ejection ends first is used.
+- **Liveness.** Before ``get_service`` hands out an instance not seen alive in the last
+  ``cache_ttl`` seconds (a successful call counts), a TCP connection to it is tried.
+
+What the returned client retries is in :class:`DiscoveredService`; the settings are a
+:class:`CallPolicy`.
 """
 
 from __future__ import annotations
@@ -27,43 +34,27 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Sequence
-from typing import Any
+import ssl
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
 
 import aiohttp
 import yarl
 
-from ..client._errors import ServiceUnavailableError
-from ..client._remote_service import RemoteService
+from ..client._remote_service import RemoteService, decode_reply, single_result
+from ..client._wire import make_message, next_id
+from ..observability._metrics import MetricsHooks
+from ..protocol import _jsonrpc as jsonrpc
+from ._balanced import DiscoveredService
 from ._base import BaseDiscoveryStrategy, Lookup, RegistryUnavailableError, ServiceNotFoundError
+from ._policy import CallPolicy, Peer, RetryBudget
 
 __all__ = ["DiscoveredService", "ServiceLocator"]
 
 _MAX_TRACKED = 1024  # expired bookkeeping is purged once a table grows past this
-
-
-class DiscoveredService(RemoteService):
-    """A :class:`RemoteService` handed out by ``get_service``.
-
-    It tells its locator how calls went: a call that cannot connect drops the instance
-    (and still raises :class:`ServiceUnavailableError`; it is not retried, since the
-    caller knows whether the call is safe to repeat), and one that gets an answer
-    confirms it alive. Closing it is harmless: the locator owns the connection pool.
-    """
-
-    def __init__(self, url: str, locator: ServiceLocator, **options: Any) -> None:
-        super().__init__(url, **options)
-        self._locator = locator
-
-    async def request(self, *args: Any, **kwargs: Any) -> Any:
-        """Send one request (see :meth:`RemoteService.request`), reporting reachability."""
-        try:
-            result = await super().request(*args, **kwargs)
-        except ServiceUnavailableError:
-            self._locator.mark_dead(self.url)
-            raise
-        self._locator.mark_alive(self.url)
-        return result
+DISCOVER_TIMEOUT: Final = 2.0
+"""Seconds the ``rpc.discover`` that tells a service's idempotent methods may take."""
+_NOTHING: Final[frozenset[str]] = frozenset()
 
 
 class _Entry:
@@ -81,10 +72,15 @@ class ServiceLocator:
     Args:
         strategies: Asked in order.
         cache_ttl: Seconds a pattern's URLs (and an instance's liveness) are trusted.
-        quarantine: Seconds an instance that failed to connect is set aside.
-        probe_timeout: Seconds a liveness check may take.
+        policy: Balancing, ejection and retries (:class:`CallPolicy`; its defaults).
         lookup_timeout: Seconds one strategy may take to answer a lookup.
         logger: Where failures are logged.
+        ssl_context: The TLS context of the connections to ``https://`` instances
+            (``None``: verified against the system store).
+
+    Attributes:
+        metrics: Told of every attempt, ejection and retry (the service's metrics hooks).
+        lookups: How many lookups this locator sent to its strategies (one per refresh).
     """
 
     def __init__(
@@ -92,25 +88,27 @@ class ServiceLocator:
         strategies: Sequence[BaseDiscoveryStrategy],
         *,
         cache_ttl: float = 5.0,
-        quarantine: float = 30.0,
-        probe_timeout: float = 1.0,
+        policy: CallPolicy | None = None,
         lookup_timeout: float = 5.0,
         logger: logging.Logger | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.strategies = list(strategies)
+        self.ssl_context = ssl_context
         self.cache_ttl = cache_ttl
-        self.quarantine = quarantine
-        self.probe_timeout = probe_timeout
+        self.policy = policy or CallPolicy()
         self.lookup_timeout = lookup_timeout
         self.logger = logger or logging.getLogger("gemstone_aio.discovery")
+        self.metrics = MetricsHooks()
+        self.lookups = 0
         self._entries: dict[str, _Entry] = {}
-        self._alive_until: dict[str, float] = {}
-        self._dead_until: dict[str, float] = {}
-        self._clients: dict[str, DiscoveredService] = {}
+        self._peers: dict[str, Peer] = {}
+        self._purge_peers_at = _MAX_TRACKED
+        self._budgets: dict[str, RetryBudget] = {}
+        self._idempotent: dict[str, tuple[frozenset[str], float]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._inflight: dict[str, asyncio.Task[_Entry]] = {}
-        self.lookups = 0
-        """How many lookups this locator sent to its strategies (one per refresh)."""
+        self._asking: dict[str, asyncio.Task[frozenset[str]]] = {}
 
     @staticmethod
     def _now() -> float:
@@ -118,62 +116,310 @@ class ServiceLocator:
 
     # -- public ------------------------------------------------------------------------
 
-    async def get_service(self, pattern: str) -> RemoteService:
-        """Return a client of a live instance whose name matches ``pattern``.
+    async def get_service(self, pattern: str) -> DiscoveredService:
+        """Return a client of the live instances whose name matches ``pattern``.
+
+        An instance is picked now (the client's ``url``, where its first call goes);
+        later calls are balanced afresh, and retries go to other instances.
 
         Raises:
             ServiceNotFoundError: No live instance matches.
             RegistryUnavailableError: No strategy answered and nothing is cached.
         """
-        entry = self._entries.get(pattern)
-        refreshed = False
-        if entry is None or entry.expires <= self._now():
-            entry = await self._refresh(pattern)
-            refreshed = True
+        entry, refreshed = await self._entry(pattern)
         listed = len(entry.urls)
-        url = await self._pick(entry)
-        if url is None and not refreshed:
+        peer = await self._hand_out(entry)
+        if peer is None and not refreshed:
             entry = await self._refresh(pattern)
             listed += len(entry.urls)
-            url = await self._pick(entry)
-        if url is None:
+            peer = await self._hand_out(entry)
+        if peer is None:
             reason = "no instance accepts connections" if listed else "no instance is registered"
             raise ServiceNotFoundError(pattern, reason)
-        return self._client(url)
+        return DiscoveredService(pattern, self, peer.url, entry)
 
     def mark_dead(self, url: str) -> None:
-        """Drop ``url`` from every cached list and set it aside."""
-        now = self._now()
-        self._alive_until.pop(url, None)
-        self._dead_until[url] = now + self.quarantine
-        for entry in self._entries.values():
-            if url in entry.urls:
-                entry.urls.remove(url)
-        _purge(self._dead_until, now)
-        self.logger.info("dropped %s: it does not accept connections", url)
+        """Eject ``url`` as if it had refused a connection."""
+        peer = self._peer(url)
+        if not peer.ejected_until:
+            self._eject(peer, "it does not accept connections")
 
     def mark_alive(self, url: str) -> None:
         """Note that ``url`` answered just now."""
-        now = self._now()
-        self._alive_until[url] = now + self.cache_ttl
-        self._dead_until.pop(url, None)
-        _purge(self._alive_until, now)
+        self._succeeded(self._peer(url))
+
+    def peers(self) -> Iterator[tuple[str, int, bool]]:
+        """``(url, calls in flight, ejected)`` of every instance this locator tracks."""
+        for url, peer in list(self._peers.items()):
+            yield url, peer.in_flight, bool(peer.ejected_until)
+
+    def peer(self, url: str) -> Peer | None:
+        """What this locator knows of the instance at ``url`` (``None``: nothing yet)."""
+        return self._peers.get(url)
+
+    def session(self) -> aiohttp.ClientSession:
+        """The connection pool every handed-out client shares (opened on first use)."""
+        if self._session is None or self._session.closed:
+            tls = self.ssl_context
+            connector = aiohttp.TCPConnector(ssl=tls) if tls is not None else None
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
 
     async def aclose(self) -> None:
         """Close the connection pool the handed-out clients share."""
-        inflight, self._inflight = list(self._inflight.values()), {}
-        for task in inflight:
+        tasks = [*self._inflight.values(), *self._asking.values()]
+        tasks += [peer.probing for peer in self._peers.values() if peer.probing is not None]
+        self._inflight, self._asking = {}, {}
+        for task in tasks:
             task.cancel()
-        for task in inflight:
+        for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
         self._entries.clear()
-        self._clients.clear()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
 
-    # -- internals ---------------------------------------------------------------------
+    # -- what clients report -----------------------------------------------------------
+
+    def started(self, peer: Peer) -> None:
+        """An attempt to ``peer`` begins."""
+        peer.in_flight += 1
+
+    def finished(self, peer: Peer, outcome: str, duration: float) -> None:
+        """An attempt to ``peer`` ended with ``outcome`` (one of ``PEER_OUTCOMES``)."""
+        peer.in_flight -= 1
+        self.metrics.peer_call(peer.url, outcome, duration)
+        if outcome == "ok":
+            self._succeeded(peer)
+        elif outcome == "connect_failed":
+            if not peer.ejected_until:
+                self._eject(peer, "it does not accept connections")
+        elif outcome != "cancelled" and not peer.ejected_until:
+            peer.failures += 1
+            if peer.probation or peer.failures >= self.policy.failure_threshold:
+                self._eject(peer, f"{peer.failures} failed call(s) in a row, the last {outcome}")
+
+    def retry_budget(self, pattern: str) -> RetryBudget:
+        """The retry budget of the calls made through ``get_service(pattern)``."""
+        budget = self._budgets.get(pattern)
+        if budget is None:
+            if len(self._budgets) >= _MAX_TRACKED:
+                self._budgets.clear()
+            policy = self.policy
+            budget = self._budgets[pattern] = RetryBudget(policy.retry_ratio, policy.retry_reserve)
+        return budget
+
+    async def pick(self, pattern: str, tried: set[str]) -> Peer | None:
+        """The instance the next attempt of a call goes to, none of ``tried``."""
+        entry, _ = await self._entry(pattern)
+        return self._choose(entry, tried)
+
+    def current(self, pattern: str, entry: object) -> bool:
+        """Whether ``entry`` (handed out with a client) is still the pattern's fresh list."""
+        return (
+            self._entries.get(pattern) is entry
+            and isinstance(entry, _Entry)
+            and (entry.expires > self._now())
+        )
+
+    def available(self, peer: Peer) -> bool:
+        """Whether ``peer`` takes calls; starts its probe when its ejection has ended."""
+        until = peer.ejected_until
+        if not until:
+            return True
+        if until <= self._now() and peer.probing is None:
+            peer.probing = asyncio.create_task(self._probe(peer))
+        return False
+
+    async def idempotent_methods(
+        self,
+        pattern: str,
+        client: RemoteService,
+        wait: float | None,
+        avoid: frozenset[str] = frozenset(),
+    ) -> frozenset[str]:
+        """The methods the service behind ``pattern`` declares idempotent.
+
+        Learnt from its ``rpc.discover`` (``x-idempotent``) on first need, asked of an
+        instance not in ``avoid`` with ``client``'s headers, and kept
+        ``policy.idempotency_ttl`` seconds (after a failed ask, ``cache_ttl``). Waits at
+        most ``wait`` seconds; none are known then.
+        """
+        known = self._idempotent.get(pattern)
+        if known is not None and known[1] > self._now():
+            return known[0]
+        task = self._asking.get(pattern)
+        if task is None:
+            task = asyncio.create_task(self._ask_idempotent(pattern, client, avoid))
+            self._asking[pattern] = task
+            task.add_done_callback(lambda done: self._asked(pattern, done))
+        try:
+            async with asyncio.timeout(wait):
+                return await asyncio.shield(task)
+        except TimeoutError:
+            return _NOTHING
+
+    # -- internals: instances ----------------------------------------------------------
+
+    def _peer(self, url: str) -> Peer:
+        peer = self._peers.get(url)
+        if peer is None:
+            if len(self._peers) >= self._purge_peers_at:
+                self._purge_peers()
+            peer = self._peers[url] = Peer(url)
+        return peer
+
+    def _purge_peers(self) -> None:
+        listed = {url for entry in self._entries.values() for url in entry.urls}
+        for url, peer in list(self._peers.items()):
+            if url not in listed and not peer.in_flight and peer.probing is None:
+                del self._peers[url]
+                self.metrics.peer_forgotten(url)
+        self._purge_peers_at = max(_MAX_TRACKED, 2 * len(self._peers))
+
+    def _succeeded(self, peer: Peer) -> None:
+        if peer.ejected_until:  # a late answer: it is alive after all
+            peer.ejected_until = 0.0
+            self.metrics.peer_restored(peer.url)
+        peer.failures = peer.ejections = 0
+        peer.probation = False
+        peer.alive_until = self._now() + self.cache_ttl
+
+    def _eject(self, peer: Peer, why: str) -> None:
+        peer.ejections += 1
+        seconds = self.policy.ejection_time(peer.ejections)
+        peer.ejected_until = self._now() + seconds
+        peer.failures = 0
+        peer.probation = False
+        peer.alive_until = 0.0
+        self.metrics.peer_ejected(peer.url, seconds)
+        self.logger.info("ejected %s for %.1f s: %s", peer.url, seconds, why)
+
+    async def _probe(self, peer: Peer) -> None:
+        """Half-open: one HTTP request; any answer brings ``peer`` back on probation."""
+        try:
+            async with (
+                asyncio.timeout(self.policy.probe_timeout),
+                self.session().get(peer.url, allow_redirects=False),
+            ):
+                pass
+        except (OSError, aiohttp.ClientError, TimeoutError) as exc:
+            peer.probing = None
+            self._eject(peer, f"its probe failed ({type(exc).__name__})")
+            return
+        except BaseException:
+            peer.probing = None
+            raise
+        peer.probing = None
+        peer.ejected_until = 0.0
+        peer.failures = 0
+        peer.probation = True
+        peer.alive_until = self._now() + self.cache_ttl
+        self.metrics.peer_restored(peer.url)
+        self.logger.info("%s answered its probe: back on probation", peer.url)
+
+    def _choose(self, entry: _Entry, tried: set[str]) -> Peer | None:
+        """Power of two choices: the round-robin next one and a random other."""
+        urls = entry.urls
+        count = len(urls)
+        first: Peer | None = None
+        index = 0
+        for _ in range(count):
+            index = entry.cursor % count
+            entry.cursor += 1
+            url = urls[index]
+            if url in tried:
+                continue
+            peer = self._peer(url)
+            if self.available(peer):
+                first = peer
+                break
+        if first is None:
+            return self._least_ejected(urls, tried)
+        if count > 1 and first.in_flight:
+            other_index = random.randrange(count - 1)
+            other_url = urls[other_index + (other_index >= index)]
+            if other_url not in tried:
+                other = self._peers.get(other_url)
+                if other is None:
+                    return self._peer(other_url)  # never called: nothing in flight
+                if other.in_flight < first.in_flight and self.available(other):
+                    return other
+        return first
+
+    def _least_ejected(self, urls: list[str], tried: set[str]) -> Peer | None:
+        # Every instance left is ejected: the one coming back first is better than none.
+        left = [self._peer(url) for url in urls if url not in tried]
+        return min(left, key=lambda peer: peer.ejected_until) if left else None
+
+    async def _hand_out(self, entry: _Entry) -> Peer | None:
+        tried: set[str] = set()
+        while (peer := self._choose(entry, tried)) is not None:
+            tried.add(peer.url)
+            if peer.alive_until > self._now() or await self._connects(peer.url):
+                if not peer.ejected_until:
+                    peer.alive_until = self._now() + self.cache_ttl
+                return peer
+            if not peer.ejected_until:
+                self._eject(peer, "it does not accept connections")
+        return None
+
+    async def _connects(self, url: str) -> bool:
+        parsed = yarl.URL(url)
+        if parsed.host is None or parsed.port is None:
+            return False
+        try:
+            async with asyncio.timeout(self.policy.probe_timeout):
+                _, writer = await asyncio.open_connection(parsed.host, parsed.port)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    # -- internals: idempotency --------------------------------------------------------
+
+    async def _ask_idempotent(
+        self, pattern: str, client: RemoteService, avoid: frozenset[str]
+    ) -> frozenset[str]:
+        now = self._now()
+        try:
+            entry, _ = await self._entry(pattern)
+            peer = self._choose(entry, set(avoid))
+            if peer is None:
+                raise ServiceNotFoundError(pattern)
+            request_id = next_id()
+            body = jsonrpc.dumps(make_message("rpc.discover", None, request_id))
+            async with asyncio.timeout(DISCOVER_TIMEOUT):
+                status, payload = await client._send(
+                    peer.url, body, DISCOVER_TIMEOUT, "rpc.discover"
+                )
+            document = single_result(peer.url, decode_reply(peer.url, status, payload), request_id)
+            found = frozenset(_idempotent_in(document))
+        except Exception as exc:
+            self.logger.info("could not learn the idempotent methods of %r: %s", pattern, exc)
+            self._idempotent[pattern] = (_NOTHING, now + self.cache_ttl)
+            return _NOTHING
+        if len(self._idempotent) >= _MAX_TRACKED:
+            self._idempotent.clear()
+        self._idempotent[pattern] = (found, now + self.policy.idempotency_ttl)
+        return found
+
+    def _asked(self, pattern: str, task: asyncio.Task[frozenset[str]]) -> None:
+        if self._asking.get(pattern) is task:
+            del self._asking[pattern]
+        if not task.cancelled():
+            task.exception()
+
+    # -- internals: lookups ------------------------------------------------------------
+
+    async def _entry(self, pattern: str) -> tuple[_Entry, bool]:
+        entry = self._entries.get(pattern)
+        if entry is None or entry.expires <= self._now():
+            return await self._refresh(pattern), True
+        return entry, False
 
     async def _lookup(self, pattern: str) -> Lookup:
         failures: list[str] = []
@@ -216,6 +462,9 @@ class ServiceLocator:
 
     async def _fresh_entry(self, pattern: str) -> _Entry:
         known = self._entries.get(pattern)
+        # Trusted from when it was asked: an instance that unregisters after the
+        # registry answered is dropped before its propagation delay ends.
+        asked = self._now()
         try:
             found = await self._lookup(pattern)
         except RegistryUnavailableError:
@@ -225,59 +474,24 @@ class ServiceLocator:
             found = Lookup(list(known.urls), complete=False)
         urls = found.urls
         if not found.complete and known is not None and known.urls:
-            # Keep what we knew until a complete answer has it (dead ones are dropped
+            # Keep what we knew until a complete answer has it (dead ones are ejected
             # when they refuse a connection), and spread calls over all of them.
             urls = list(dict.fromkeys([*known.urls, *urls]))
-        now = self._now()
-        dead = self._dead_until
-        live = [url for url in urls if dead.get(url, 0.0) <= now] if dead else list(urls)
-        # Instances set aside are tried again only when nothing else is left.
-        entry = _Entry(live or urls, now + self.cache_ttl)
+        entry = _Entry(list(urls), asked + self.cache_ttl)
         if known is not None and not found.complete:
             entry.cursor = known.cursor
+        now = self._now()
         if len(self._entries) >= _MAX_TRACKED:
             for key in [k for k, e in self._entries.items() if e.expires <= now]:
                 del self._entries[key]
         self._entries[pattern] = entry
         return entry
 
-    async def _pick(self, entry: _Entry) -> str | None:
-        while entry.urls:
-            url = entry.urls[entry.cursor % len(entry.urls)]
-            entry.cursor += 1
-            if self._alive_until.get(url, 0.0) > self._now() or await self._probe(url):
-                self._alive_until[url] = self._now() + self.cache_ttl
-                return url
-            self.mark_dead(url)
-        return None
 
-    async def _probe(self, url: str) -> bool:
-        parsed = yarl.URL(url)
-        if parsed.host is None or parsed.port is None:
-            return False
-        try:
-            async with asyncio.timeout(self.probe_timeout):
-                _, writer = await asyncio.open_connection(parsed.host, parsed.port)
-        except (OSError, TimeoutError):
-            return False
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
-
-    def _client(self, url: str) -> DiscoveredService:
-        client = self._clients.get(url)
-        if client is None:
-            if self._session is None or self._session.closed:
-                self._session = aiohttp.ClientSession()
-                self._clients.clear()  # they borrowed the old session
-            if len(self._clients) >= _MAX_TRACKED:
-                self._clients.clear()
-            client = self._clients[url] = DiscoveredService(url, self, session=self._session)
-        return client
-
-
-def _purge(table: dict[str, float], now: float) -> None:
-    if len(table) > _MAX_TRACKED:
-        for key in [k for k, until in table.items() if until <= now]:
-            del table[key]
+def _idempotent_in(document: Any) -> Iterator[str]:
+    methods = document.get("methods") if isinstance(document, dict) else None
+    for method in methods if isinstance(methods, list) else ():
+        if isinstance(method, dict) and method.get("x-idempotent") is True:
+            name = method.get("name")
+            if isinstance(name, str):
+                yield name

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yarl
 
+from ..tls import redis_tls_options
 from ._base import BaseDiscoveryStrategy
 from ._glob import check_pattern, compile_glob, has_wildcards, literal_prefix
 from ._urls import check_instance_url, is_loopback_host, parse_networks
@@ -97,7 +98,9 @@ class RedisDiscoveryStrategy(BaseDiscoveryStrategy):
     """Heartbeat into and look services up in Redis (needs the ``redis`` extra).
 
     Args:
-        redis_url: A redis-py URL, e.g. ``redis://:password@10.0.0.5:6379/0``.
+        redis_url: A redis-py URL, e.g. ``redis://:password@10.0.0.5:6379/0``;
+            ``rediss://`` for TLS (the server is verified against the system store or
+            ``ssl_ca_certs``, its host name checked).
         ttl: Seconds an instance stays listed after its last ping; keep it a few ping
             intervals long (the default suits the 30 s default interval).
         namespace: The prefix of the keys, so environments can share one Redis.
@@ -108,11 +111,17 @@ class RedisDiscoveryStrategy(BaseDiscoveryStrategy):
             inside one of these networks (CIDR strings).
         insecure: Allow a Redis on another host without a password in the URL (anyone
             who reaches that Redis could then register or remove instances).
+        ssl_ca_certs: With ``rediss://``: the CA bundle (PEM) the server is verified
+            against, instead of the system store (redis-py's ``ssl_ca_certs``).
+        ssl_certfile: With ``rediss://``: a client certificate (Redis's
+            ``tls-auth-clients``); it counts as the credentials a remote Redis needs.
+        ssl_keyfile: Its private key (refused if other users can read the file).
 
     Raises:
         ImportError: The ``redis`` package is not installed.
-        ValueError: ``ttl`` is not positive, a network is not valid, or the URL names a
-            Redis on another host without a password (and ``insecure`` is not set).
+        ValueError: ``ttl`` is not positive, a network is not valid, the URL names a
+            Redis on another host without a password or client certificate (and
+            ``insecure`` is not set), or a TLS file is unfit (the message names it).
     """
 
     def __init__(
@@ -126,13 +135,17 @@ class RedisDiscoveryStrategy(BaseDiscoveryStrategy):
         time_to_live: float | None = None,
         allowed_networks: str | Sequence[str] = (),
         insecure: bool = False,
+        ssl_ca_certs: str | None = None,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
     ) -> None:
         self._redis_module = _require_redis()
         if time_to_live is not None:
             ttl = time_to_live
         if not ttl > 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
-        _check_redis_url(redis_url, insecure)
+        self._tls = redis_tls_options(redis_url, ssl_ca_certs, ssl_certfile, ssl_keyfile)
+        _check_redis_url(redis_url, insecure or bool(ssl_certfile))
         self.redis_url = redis_url
         self.ttl = ttl
         self.namespace = namespace
@@ -152,6 +165,7 @@ class RedisDiscoveryStrategy(BaseDiscoveryStrategy):
                 self.redis_url,
                 socket_timeout=self.timeout,
                 socket_connect_timeout=self.timeout,
+                **self._tls,
             )
             self._scripts = {
                 "ping": self._redis.register_script(_PING),

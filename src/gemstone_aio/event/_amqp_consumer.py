@@ -7,14 +7,21 @@ whose count reached ``max_attempts`` before running any handler, so a message th
 its consumer stops coming back.
 
 When a consumer dies, every message it held comes back counted, not only the one that
-killed it. So that a poison message does not take its neighbours' attempts with it, a
-message that came back (count > 0, a *suspect*) is handled alone: the
-:class:`SharedQueueConsumer` switches to a consumer with prefetch 1 (cautious mode),
-handles the suspects it already holds one at a time with nothing else running, and
-switches back to its usual prefetch (normal mode) on the first message that never came
-back. A consumer also starts cautious, since a restart after a crash finds the returned
-messages at the head of the queue. Classic queues (made by older versions) carry no
-count: their consumer stays in normal mode.
+killed it. So that a poison message does not take its neighbours' attempts with it:
+
+- A :class:`SharedQueueConsumer` starts **cautious**, with prefetch 1: after a crash the
+  messages that came back are at the head of the queue, and each is then the only message
+  the new process holds, so a crash counts against that one alone. At the first message
+  that never came back (count 0) it switches to its usual prefetch (**normal**). The
+  switch is made while that message is held and unacknowledged, so that nothing is on its
+  way to the cautious consumer when it is cancelled (RabbitMQ returns, and counts, a
+  message in flight to a consumer being cancelled).
+- In normal mode, a message that came back (a *suspect*: count > 0, another instance
+  died holding it) is handled alone: it waits for the handlers running, and the messages
+  received meanwhile wait until no suspect is left. The consumer is not switched back to prefetch 1: that
+  cancellation would count the messages in flight, whether or not anything crashes.
+
+Classic queues (made by older versions) carry no count: their consumer starts normal.
 """
 
 from __future__ import annotations
@@ -124,37 +131,35 @@ class SharedQueueConsumer:
         self._handle = handle
         self._entry = wrap(self.on_message)
         self.mode: str | None = None  # "cautious" or "normal" once consuming
-        self._wanted = "normal"
         self._tag: str | None = None
-        self._held = 0  # messages received and not yet settled
-        self._running = 0  # non-suspects being handled
-        self._alone = False  # a suspect is being handled
+        self._running = 0  # messages that never came back, being handled
+        self._suspects = 0  # messages that came back, held (waiting or being handled)
         self._solo = asyncio.Lock()
         self._changed = asyncio.Condition()
-        self._switcher: asyncio.Task[None] | None = None
+        self._switch = asyncio.Lock()
+        self._recovery: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
-        """Start consuming (cautious for a quorum queue, normal for a classic one)."""
-        await self._consume(self._wanted)
+        """Start consuming: cautious on a quorum queue, normal on a classic one."""
+        await self._consume("cautious" if self.counted else "normal")
 
     async def stop(self, timeout: float) -> None:
         """Take no new messages (the ones held are handled or requeued by the caller).
 
-        ``timeout`` bounds the round trips to the broker (it may be down). A mode switch
-        under way finishes its step first: aiormq closes a channel whose call is
+        ``timeout`` bounds the round trips to the broker (it may be down). A switch to
+        normal mode under way finishes first: aiormq closes a channel whose call is
         cancelled, and the messages held on it could not be acknowledged any more.
         """
         self._stopping = True
-        async with self._changed:
-            self._changed.notify_all()
-        switcher = self._switcher
-        if switcher is not None and not switcher.done():
-            await asyncio.wait({switcher}, timeout=timeout)
-            if not switcher.done():
-                switcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await switcher
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._switch.acquire()
+                self._switch.release()
         await self._cancel(timeout)
 
     async def _consume(self, mode: str) -> None:
@@ -175,73 +180,75 @@ class SharedQueueConsumer:
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         """aio-pika's callback: one task per delivery."""
-        suspect = self.counted and delivery_count(message.headers) > 0
-        if False:
-            if suspect:
-                wanted = "cautious"  # it came back: handle it alone
-            elif self.mode == "cautious":
-                wanted = "normal"  # past the messages that came back
-            else:
-                wanted = self._wanted
-            if wanted != self._wanted:
-                self._wanted = wanted
-                self._switch()
-        self._held += 1
-        try:
-            if False:
-                await self._run_alone(message)
-            else:
-                await self._run_beside(message)
-        finally:
-            self._held -= 1
-            async with self._changed:
-                self._changed.notify_all()
+        if not self.counted:  # a classic queue: no counts, nothing to handle alone
+            await self._handle(message)
+            return
+        suspect = delivery_count(message.headers) > 0
+        if not suspect and self.mode == "cautious":
+            # Past the messages that came back. This one is the only message the
+            # cautious consumer holds: nothing is on its way to it, cancel it now.
+            await self._go_normal()
+        if suspect:
+            await self._run_alone(message)
+        else:
+            await self._run_beside(message)
 
     async def _run_alone(self, message: AbstractIncomingMessage) -> None:
-        async with self._solo:
-            async with self._changed:
-                await self._changed.wait_for(lambda: self._running == 0)
-                self._alone = True
-            try:
-                await self._handle(message)
-            finally:
+        # Suspects go first, one at a time, once the others running have finished;
+        # messages received meanwhile wait until no suspect is left.
+        self._suspects += 1
+        try:
+            async with self._solo:
                 async with self._changed:
-                    self._alone = False
+                    await self._changed.wait_for(lambda: self._running == 0)
+                await self._handle(message)
+        finally:
+            self._suspects -= 1
+            if not self._suspects:
+                async with self._changed:
                     self._changed.notify_all()
 
     async def _run_beside(self, message: AbstractIncomingMessage) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: not self._alone)
-            self._running += 1
+        # The common case takes no lock: no suspect is held, nobody waits.
+        if self._suspects:
+            async with self._changed:
+                await self._changed.wait_for(lambda: not self._suspects)
+        self._running += 1
         try:
             await self._handle(message)
         finally:
-            async with self._changed:
-                self._running -= 1
-                self._changed.notify_all()
+            self._running -= 1
+            if not self._running and self._suspects:
+                async with self._changed:
+                    self._changed.notify_all()
 
-    # -- switching modes ---------------------------------------------------------------
-
-    def _switch(self) -> None:
-        if self._switcher is None or self._switcher.done():
-            self._switcher = asyncio.get_running_loop().create_task(self._follow())
+    # -- switching to normal mode ------------------------------------------------------
 
     def _stopped(self) -> bool:
         return self._stopping
 
-    async def _follow(self) -> None:
-        # Bring the consumer to the wanted mode, again if it changed meanwhile.
-        while not self._stopped() and self.mode != self._wanted:
-            wanted = self._wanted
+    async def _go_normal(self) -> None:
+        async with self._switch:
+            if self.mode != "cautious" or self._stopped():
+                return
             try:
                 await self._cancel()
-                if wanted == "cautious":
-                    # Nothing held may run beside the suspects: wait until all are settled.
-                    async with self._changed:
-                        await self._changed.wait_for(lambda: self._held == 0 or self._stopping)
-                if self._stopped():
-                    return
-                await self._consume(wanted)
+                await self._consume("normal")
             except CONNECTION_EXCEPTIONS as exc:
-                _log.debug("switching the consumer of %s failed (%s); retrying", self.queue, exc)
+                # The connection dropped meanwhile; the cautious consumer is forgotten
+                # already (aio-pika would not restore it): consume once it is back.
+                _log.debug("switching the consumer of %s failed (%s)", self.queue, exc)
+                self.mode = None
+                self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        while not self._stopped():
+            try:
                 await self.channel.ready()
+                async with self._switch:
+                    if not self._stopped() and self._tag is None:
+                        await self._consume("cautious" if self.counted else "normal")
+                return
+            except CONNECTION_EXCEPTIONS as exc:
+                _log.debug("consuming %s again failed (%s); retrying", self.queue, exc)
+                await asyncio.sleep(0.5)

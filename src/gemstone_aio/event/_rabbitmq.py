@@ -41,6 +41,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from yarl import URL
 
 from ..errors import EventPublishError, ServiceConfigurationError
+from ..tls import client_context
 from ._amqp_connection import BrokerLink, forget_owner
 from ._amqp_consumer import AmqpDelivery, SharedQueueConsumer
 from ._amqp_topology import (
@@ -88,6 +89,24 @@ def _positive(label: str, value: Any) -> float:
     ):
         raise ServiceConfigurationError(f"{label} must be a number > 0, got {value!r}")
     return float(value)
+
+
+def _tls_context(
+    url: str,
+    options: dict[str, Any],
+    ca_certs: str | None,
+    certfile: str | None,
+    keyfile: str | None,
+) -> Any:
+    """The TLS context of ``ssl_ca_certs``/``ssl_certfile``/``ssl_keyfile`` (amqps:// only)."""
+    if not url.startswith("amqps://"):
+        raise ServiceConfigurationError(
+            "ssl_ca_certs, ssl_certfile and ssl_keyfile need an amqps:// URL, got "
+            f"{mask(URL(url))!r}"
+        )
+    if "ssl_context" in options:
+        raise ServiceConfigurationError("give ssl_context or ssl_ca_certs/ssl_certfile, not both")
+    return client_context(ca_certs, certfile, keyfile)
 
 
 class RabbitMqEventTransport(BaseEventTransport):
@@ -138,6 +157,11 @@ class RabbitMqEventTransport(BaseEventTransport):
             dead-lettered.
         retry_delay: Seconds before the first retry (doubled for each further one).
         max_retry_delay: Upper bound of the delay between retries.
+        ssl_ca_certs: With ``amqps://``: the CA bundle (PEM) the broker's certificate is
+            verified against, instead of the system store.
+        ssl_certfile: With ``amqps://``: a client certificate to present (RabbitMQ's
+            ``ssl_options.verify = verify_peer``); it may hold the key.
+        ssl_keyfile: Its private key (refused if other users can read the file).
         **connection_options: Passed to aio-pika's robust connection, as
             :func:`aio_pika.connect_robust` takes them (for instance ``heartbeat``,
             ``timeout``, ``ssl_options``, ``client_properties``). Given with a host
@@ -168,6 +192,9 @@ class RabbitMqEventTransport(BaseEventTransport):
         max_attempts: int = 5,
         retry_delay: float = 0.1,
         max_retry_delay: float = 5.0,
+        ssl_ca_certs: str | None = None,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
         **connection_options: Any,
     ) -> None:
         super().__init__(
@@ -192,6 +219,10 @@ class RabbitMqEventTransport(BaseEventTransport):
         self.reconnect_interval = _positive("reconnect_interval", reconnect_interval)
         self.outage_log_interval = _positive("outage_log_interval", outage_log_interval)
         self.broadcast_queue_expiry = _positive("broadcast_queue_expiry", broadcast_queue_expiry)
+        if ssl_ca_certs or ssl_certfile or ssl_keyfile:
+            options["ssl_context"] = _tls_context(
+                self.url, options, ssl_ca_certs, ssl_certfile, ssl_keyfile
+            )
         self.connection_options = options
         self.reset()
 

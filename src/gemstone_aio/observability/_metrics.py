@@ -8,6 +8,10 @@ the registry heartbeat and user code call them unconditionally::
     service.metrics.event_handled("user.created", "ok", duration=0.012)
     service.metrics.registry_ping_failed("http://registry:8000/api")
 
+The clients of ``get_service`` report every attempt to the instance it went to
+(``peer_call``), ejections and retries, so a service's metrics show how each instance
+it calls behaves.
+
 With metrics on (``use_metrics``, the ``metrics`` extra) it is a
 :class:`~gemstone_aio.observability.prometheus.PrometheusMetrics` that counts them in
 the service's own Prometheus registry.
@@ -16,6 +20,7 @@ the service's own Prometheus registry.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from ..errors import ServiceConfigurationError
@@ -118,6 +123,45 @@ class MetricsHooks:
 
     def periodic_task_run(self, task: str, duration: float, ok: bool) -> None:
         """A periodic task ran once (``ok`` false: it raised)."""
+
+    # -- the instances this service calls (the clients of get_service) ------------------
+
+    def peer_call(self, peer: str, outcome: str, duration: float) -> None:
+        """One attempt of a call to the instance at ``peer`` (its URL) ended.
+
+        Args:
+            peer: The instance's URL.
+            outcome: One of :data:`gemstone_aio.discovery.PEER_OUTCOMES`.
+            duration: Seconds the attempt took.
+        """
+
+    def peer_ejected(self, peer: str, seconds: float) -> None:
+        """The instance at ``peer`` was ejected from balancing for ``seconds``."""
+
+    def peer_restored(self, peer: str) -> None:
+        """An ejected instance answered (its probe, or a late call) and takes calls again."""
+
+    def peer_forgotten(self, peer: str) -> None:
+        """The instance at ``peer`` is no longer tracked; its figures may be dropped."""
+
+    def call_retried(self, service: str, reason: str) -> None:
+        """A call made through ``get_service(service)`` went to another instance.
+
+        Args:
+            service: The pattern given to ``get_service``.
+            reason: How the attempt before failed, one of
+                :data:`gemstone_aio.discovery.RETRY_REASONS`.
+        """
+
+    def retry_denied(self, service: str) -> None:
+        """A call through ``get_service(service)`` was not retried: the budget was spent."""
+
+    def watch_peers(self, read: Callable[[], Iterable[tuple[str, int, bool]]]) -> None:
+        """Read ``(peer, calls in flight, ejected)`` from ``read`` whenever metrics are read.
+
+        The service's locator registers itself here (its state is only read at scrape
+        time, so calls pay nothing for these gauges).
+        """
 
 
 def metrics_available() -> bool:

@@ -27,6 +27,17 @@ name                                      type       labels / meaning
 ``gemstone_event_handler_duration_seconds``  histogram  ``event``
 ``gemstone_registry_pings_total``         counter    ``registry``, ``outcome`` (ok, failed)
 ``gemstone_periodic_runs_total``          counter    ``task``, ``outcome`` (ok, failed)
+``gemstone_peer_calls_total``             counter    ``peer`` (an instance this service called,
+                                                     by URL), ``outcome`` (ok, connect_failed,
+                                                     failed, timeout, overloaded,
+                                                     shutting_down, cancelled): per attempt
+``gemstone_peer_call_duration_seconds``   histogram  ``peer``
+``gemstone_peer_calls_in_flight``         gauge      ``peer``: attempts under way
+``gemstone_peer_ejected``                 gauge      ``peer``: 1 while it is ejected
+``gemstone_peer_ejections_total``         counter    ``peer``
+``gemstone_call_retries_total``           counter    ``service`` (the ``get_service`` pattern),
+                                                     ``reason`` (the failed attempt's outcome)
+``gemstone_call_retries_denied_total``    counter    ``service``: retries the budget refused
 ``gemstone_service_info``                 info       ``name``, ``version``
 ========================================  =========  ==========================================
 
@@ -38,27 +49,41 @@ scrape may learn their names: the service set ``metrics_show_private_methods``, 
 
 The per-call figures sit on the hot path of every request, so they are kept in plain
 numbers updated on the event loop (no lock, one bucket search) and turned into metric
-families only when ``/metrics`` is scraped (:class:`CallCollector`); the rarer hooks use
-prometheus-client's thread-safe metrics, so they may be called from any thread.
+families only when ``/metrics`` is scraped (:class:`CallCollector`, and
+:class:`PeerCollector` for the calls this service makes); the rarer hooks use
+prometheus-client's thread-safe metrics, so they may be called from any thread. The
+``peer`` label names instances, never methods, so private methods stay unnamed; the
+series of an instance the caller stops tracking are dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from .._version import __version__
 from ._metrics import PRIVATE_METHOD, MetricsHooks, _check_outcome, is_private
 
-__all__ = ["PRIVATE_METHOD", "UNKNOWN_METHOD", "CallCollector", "PrometheusMetrics"]
+__all__ = [
+    "PRIVATE_METHOD",
+    "UNKNOWN_METHOD",
+    "CallCollector",
+    "PeerCollector",
+    "PrometheusMetrics",
+]
 
 UNKNOWN_METHOD: Final = "(unknown)"
 """The ``method`` label of calls to names the service does not expose."""
@@ -203,6 +228,119 @@ class CallCollector(Collector):
         yield latency
 
 
+class _PeerCalls:
+    __slots__ = ("buckets", "ejections", "outcomes", "total_time")
+
+    def __init__(self, bucket_count: int) -> None:
+        self.outcomes: dict[str, int] = {}
+        self.buckets = [0] * bucket_count
+        self.total_time = 0.0
+        self.ejections = 0
+
+
+class PeerCollector(Collector):
+    """The attempts of this service's calls to other instances, by instance, in plain numbers.
+
+    Like :class:`CallCollector`: updated and collected on the event loop only. The
+    in-flight and ejected gauges are read at collection time from the source given to
+    :meth:`watch` (the service's locator).
+
+    Args:
+        buckets: Upper bounds of the latency histogram, in seconds, ascending.
+    """
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self._bounds = buckets
+        self._peers: dict[str, _PeerCalls] = {}
+        self._read: Callable[[], Iterable[tuple[str, int, bool]]] | None = None
+
+    def _calls(self, peer: str) -> _PeerCalls:
+        calls = self._peers.get(peer)
+        if calls is None:
+            calls = self._peers[peer] = _PeerCalls(len(self._bounds) + 1)
+        return calls
+
+    def observe(self, peer: str, outcome: str, duration: float) -> None:
+        """Record one attempt to ``peer``."""
+        calls = self._calls(peer)
+        outcomes = calls.outcomes
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        calls.buckets[bisect_left(self._bounds, duration)] += 1
+        calls.total_time += duration
+
+    def ejected(self, peer: str) -> None:
+        """Count an ejection of ``peer``."""
+        self._calls(peer).ejections += 1
+
+    def forget(self, peer: str) -> None:
+        """Drop the series of ``peer``."""
+        self._peers.pop(peer, None)
+
+    def watch(self, read: Callable[[], Iterable[tuple[str, int, bool]]]) -> None:
+        """Read ``(peer, in flight, ejected)`` rows from ``read`` at each collection."""
+        self._read = read
+
+    def _families(
+        self,
+    ) -> tuple[
+        CounterMetricFamily,
+        HistogramMetricFamily,
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+    ]:
+        return (
+            CounterMetricFamily(
+                "gemstone_peer_calls",
+                "Attempts of calls to the instances this service calls, by outcome.",
+                labels=["peer", "outcome"],
+            ),
+            HistogramMetricFamily(
+                "gemstone_peer_call_duration_seconds",
+                "Time the attempts to each instance took.",
+                labels=["peer"],
+            ),
+            CounterMetricFamily(
+                "gemstone_peer_ejections",
+                "Times each instance was ejected from balancing.",
+                labels=["peer"],
+            ),
+            GaugeMetricFamily(
+                "gemstone_peer_calls_in_flight",
+                "Attempts under way to each instance.",
+                labels=["peer"],
+            ),
+            GaugeMetricFamily(
+                "gemstone_peer_ejected",
+                "1 while the instance is ejected from balancing.",
+                labels=["peer"],
+            ),
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        """Name the metric families (for the registry's duplicate check)."""
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        """Build the metric families from the numbers recorded so far."""
+        calls, latency, ejections, in_flight, ejected = self._families()
+        labels = [*(_go_float(bound) for bound in self._bounds), "+Inf"]
+        for peer, stats in sorted(self._peers.items()):
+            for outcome, count in sorted(stats.outcomes.items()):
+                calls.add_metric([peer, outcome], count)
+            cumulative = 0
+            buckets: list[tuple[str, float]] = []
+            for label, count in zip(labels, stats.buckets, strict=True):
+                cumulative += count
+                buckets.append((label, cumulative))
+            latency.add_metric([peer], buckets, stats.total_time)
+            ejections.add_metric([peer], stats.ejections)
+        for peer, count, out in sorted(self._read() if self._read is not None else ()):
+            in_flight.add_metric([peer], count)
+            ejected.add_metric([peer], 1 if out else 0)
+        yield from (calls, latency, ejections, in_flight, ejected)
+
+
 _REFUSED_HELP: Final = "Connections closed at once because max_connections were open."
 
 
@@ -320,6 +458,20 @@ class PrometheusMetrics(MetricsHooks):
             ["task", "outcome"],
             registry=reg,
         )
+        self.peers = PeerCollector(LATENCY_BUCKETS)
+        reg.register(self.peers)
+        self._retries = Counter(
+            "gemstone_call_retries",
+            "Calls sent again to another instance, by the failed attempt's outcome.",
+            ["service", "reason"],
+            registry=reg,
+        )
+        self._retries_denied = Counter(
+            "gemstone_call_retries_denied",
+            "Retries not made: the retry budget was spent.",
+            ["service"],
+            registry=reg,
+        )
         Info("gemstone_service", "The service.", registry=reg).info(
             {"name": service_name, "version": __version__}
         )
@@ -370,6 +522,32 @@ class PrometheusMetrics(MetricsHooks):
     def periodic_task_run(self, task: str, duration: float, ok: bool) -> None:
         """Count a run of a periodic task."""
         self._periodic.labels(task, "ok" if ok else "failed").inc()
+
+    # -- the instances this service calls ----------------------------------------------
+
+    def peer_call(self, peer: str, outcome: str, duration: float) -> None:
+        """Count one attempt to ``peer`` (see :meth:`PeerCollector.observe`)."""
+        self.peers.observe(peer, outcome, duration)
+
+    def peer_ejected(self, peer: str, seconds: float) -> None:
+        """Count an ejection of ``peer``."""
+        self.peers.ejected(peer)
+
+    def peer_forgotten(self, peer: str) -> None:
+        """Drop the series of ``peer``."""
+        self.peers.forget(peer)
+
+    def call_retried(self, service: str, reason: str) -> None:
+        """Count a call sent again to another instance."""
+        self._retries.labels(service, reason).inc()
+
+    def retry_denied(self, service: str) -> None:
+        """Count a retry the budget refused."""
+        self._retries_denied.labels(service).inc()
+
+    def watch_peers(self, read: Callable[[], Iterable[tuple[str, int, bool]]]) -> None:
+        """Read the in-flight and ejected gauges from ``read`` at each scrape."""
+        self.peers.watch(read)
 
     # -- exposition ------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ element starts. Invalid elements are answered without a task.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextvars
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -50,17 +50,15 @@ class BatchRunner:
         self._max_json_depth = max_json_depth
         self._room = max(batch_concurrency, 1)
 
-    async def run(
-        self, batch: list[Any], size: int, context: CallContext, *, check_finite: bool = False
-    ) -> bytes | None:
+    async def run(self, batch: list[Any], size: int, context: CallContext) -> bytes | None:
         """Answer a decoded batch (``size``: the body's length in bytes).
 
         Returns the JSON array of answers, or ``None`` when every element was a
         notification. A batch refused as a whole (empty, too long, too deep) is answered
-        with a single error object. ``check_finite``: see :func:`~._jsonrpc.parse_object`.
+        with a single error object.
         """
         try:
-            requests = self._parse(batch, size, check_finite)
+            requests = self._parse(batch, size)
         except (InvalidRequest, RequestTooLarge) as exc:
             return jsonrpc.error_answer(None, exc)
         answers: list[bytes | None] = [None] * len(requests)
@@ -75,9 +73,7 @@ class BatchRunner:
         parts = [answer for answer in answers if answer is not None]
         return b"[" + b",".join(parts) + b"]" if parts else None
 
-    def _parse(
-        self, batch: list[Any], size: int, check_finite: bool
-    ) -> list[jsonrpc.Request | jsonrpc.Invalid]:
+    def _parse(self, batch: list[Any], size: int) -> list[jsonrpc.Request | jsonrpc.Invalid]:
         # Every element is classified before any runs: a too-deep element refuses the
         # whole body. Levels: the batch is 1, an element 2.
         if not batch:
@@ -96,13 +92,28 @@ class BatchRunner:
                     jsonrpc.nests_deeper(element, depth - 2)
                 ):
                     raise jsonrpc.too_deep(depth)
-        return [jsonrpc.parse_object(element, check_finite=check_finite) for element in batch]
+        return [jsonrpc.parse_object(element) for element in batch]
 
 
 class _Elements:
-    """The element tasks of one batch: started in order, at most ``room`` at once."""
+    """The element tasks of one batch: started in order, at most ``room`` at once.
 
-    __slots__ = ("_answer", "_answers", "_calls", "_context", "_done", "_next", "_running")
+    Each element's task stores its answer and starts the next element itself when it
+    ends (no done callback to schedule); the last one to end resolves the batch.
+    """
+
+    __slots__ = (
+        "_active",
+        "_answer",
+        "_answers",
+        "_base",
+        "_calls",
+        "_context",
+        "_done",
+        "_loop",
+        "_next",
+        "_tasks",
+    )
 
     def __init__(
         self,
@@ -117,8 +128,11 @@ class _Elements:
         self._calls = calls
         self._answers = answers
         self._next = min(room, len(calls))
-        self._running: set[asyncio.Task[bytes | None]] = set()
-        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._active = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop = asyncio.get_running_loop()
+        self._done: asyncio.Future[None] = self._loop.create_future()
+        self._base = contextvars.copy_context()  # the batch's: each element gets a copy
 
     async def run(self) -> None:
         for position in range(self._next):
@@ -126,32 +140,37 @@ class _Elements:
         try:
             await self._done
         finally:
-            if self._running:  # the batch itself was cancelled: so are its elements
-                for task in self._running:
+            running = [task for task in self._tasks if not task.done()]
+            if running:  # the batch itself was cancelled or failed: so are its elements
+                for task in running:
                     task.cancel()
-                await asyncio.wait(self._running)
+                await asyncio.wait(running)
 
     def _start(self, position: int) -> None:
         index, request = self._calls[position]
-        # A task copies the current context: each element gets its own copy.
-        task = asyncio.get_running_loop().create_task(self._answer(request, self._context))
-        self._running.add(task)
-        task.add_done_callback(functools.partial(self._finished, index))
+        self._active += 1
+        # Started by an earlier element's task too: the copy is of the batch's context,
+        # never of that element's.
+        task = self._loop.create_task(self._element(index, request), context=self._base.copy())
+        self._tasks.append(task)
 
-    def _finished(self, index: int, task: asyncio.Task[bytes | None]) -> None:
-        self._running.discard(task)
-        if self._done.done():
-            return  # the batch was cancelled; the tasks are being collected
-        if task.cancelled():
-            self._done.cancel()
-            return
-        error = task.exception()
-        if error is not None:  # only BaseExceptions escape the outcome step
-            self._done.set_exception(error)
-            return
-        self._answers[index] = task.result()
+    async def _element(self, index: int, request: jsonrpc.Request) -> None:
+        done = self._done
+        try:
+            self._answers[index] = await self._answer(request, self._context)
+        except BaseException as exc:  # only cancellation and the like escape the outcome step
+            if not done.done():
+                if isinstance(exc, asyncio.CancelledError):
+                    done.cancel()
+                else:
+                    done.set_exception(exc)
+            raise
+        finally:
+            self._active -= 1
+        if done.done():
+            return  # the batch was cancelled or failed; its tasks are being collected
         if self._next < len(self._calls):
             self._start(self._next)
             self._next += 1
-        elif not self._running:
-            self._done.set_result(None)
+        elif self._active == 0:
+            done.set_result(None)

@@ -10,9 +10,8 @@ executor (a :class:`~concurrent.futures.ThreadPoolExecutor` of
   with :class:`~gemstone_aio.errors.ServerOverloaded` (-32002) instead of queueing
   without limit;
 - the caller's context variables (the current call, its request id) inside the thread;
-- a call whose caller gave up before a worker took it is never run (cancelling the
-  asyncio future cancels the executor's future while it is still queued), nor is one
-  whose caller hung up meanwhile (:meth:`CallContext.caller_gone`);
+- a call whose caller gave up (or hung up: the server cancels its call) before a worker
+  took it is never run;
 - the calls running for too long are counted (:meth:`BlockingRunner.stuck`), for the
   liveness probe and the metrics.
 
@@ -29,13 +28,11 @@ import contextlib
 import contextvars
 import functools
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Final
 
 from ..errors import ServerOverloaded, ServiceShuttingDown
-from ._context import current_call
 
 __all__ = ["DEFAULT_MAX_PARALLEL_BLOCKING_TASKS", "BlockingRunner"]
 
@@ -43,72 +40,6 @@ DEFAULT_MAX_PARALLEL_BLOCKING_TASKS: Final = min(32, (os.cpu_count() or 1) + 4)
 """Threads in a service's pool unless ``max_parallel_blocking_tasks`` says otherwise
 (the rule of :class:`concurrent.futures.ThreadPoolExecutor`: blocking methods mostly
 wait on I/O)."""
-
-_NEW, _STARTED, _ABANDONED = 0, 1, 2
-
-
-class _Job:
-    """One call handed to a thread pool: runs in the caller's context, counts its start."""
-
-    __slots__ = ("_args", "_context", "_func", "_kwargs", "_runner", "future", "state")
-
-    def __init__(
-        self,
-        runner: BlockingRunner,
-        func: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
-        self._runner = runner
-        self._context = contextvars.copy_context()
-        self._func = func
-        self._args = args
-        self._kwargs = kwargs
-        self.state = _NEW
-        self.future: asyncio.Future[Any] | None = None  # the caller's, once handed over
-
-    def __call__(self) -> Any:  # in a worker thread
-        runner = self._runner
-        with runner._lock:
-            if self.state != _NEW:  # the caller gave up meanwhile
-                raise concurrent.futures.CancelledError()
-            future = self.future
-            if (future is not None and future.cancelled()) or self._caller_gone():
-                # The caller gave up, or hung up, while the call was queued.
-                self.state = _ABANDONED
-                runner._waiting -= 1
-                raise concurrent.futures.CancelledError()
-            if runner._closed:  # queued when the service began to shut down
-                self.state = _ABANDONED
-                runner._waiting -= 1
-                raise ServiceShuttingDown()
-            self.state = _STARTED
-            runner._waiting -= 1
-            runner._running += 1
-            runner._started[self] = time.monotonic()
-        try:
-            return self._context.run(self._func, *self._args, **self._kwargs)
-        except StopIteration as stop:
-            # An asyncio future cannot carry StopIteration: its caller would wait forever.
-            raise RuntimeError(f"{self._func!r} raised StopIteration") from stop
-        finally:
-            with runner._lock:
-                runner._running -= 1
-                del runner._started[self]
-                if runner._running == 0 and runner._on_idle is not None:
-                    runner._on_idle()
-
-    def _caller_gone(self) -> bool:
-        # A call queued for a caller that hung up meanwhile is dropped, not run.
-        call = self._context.get(current_call)
-        return call is not None and call.caller_gone()
-
-    def settle(self, future: asyncio.Future[Any]) -> None:  # on the loop, when done
-        runner = self._runner
-        with runner._lock:
-            if self.state == _NEW:  # cancelled or refused before a worker took it
-                self.state = _ABANDONED
-                runner._waiting -= 1
 
 
 class BlockingRunner:
@@ -135,22 +66,22 @@ class BlockingRunner:
         self.max_workers = max_workers
         self.max_waiting = max_waiting
         self._threads = isinstance(executor, concurrent.futures.ThreadPoolExecutor)
-        self._lock = threading.Lock()
-        self._waiting = 0  # thread pools: submitted, not started; others: in flight
-        self._running = 0
-        self._started: dict[_Job, float] = {}  # running jobs → when they started
+        self._in_flight = 0  # submitted, not finished (changed on the loop's thread only)
+        self._started: dict[object, float] = {}  # running calls → when they started
         self._on_idle: Callable[[], None] | None = None
         self._closed = False
 
     @property
     def waiting(self) -> int:
         """Calls waiting for a worker (for other executors: calls in flight)."""
-        return self._waiting
+        if not self._threads:
+            return self._in_flight
+        return max(self._in_flight - len(self._started), 0)
 
     @property
     def running(self) -> int:
         """Calls running in a worker thread right now (0 for other executors)."""
-        return self._running
+        return len(self._started)
 
     def run(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         """Start ``func(*args, **kwargs)`` in the executor; await the returned future.
@@ -161,45 +92,62 @@ class BlockingRunner:
         """
         if self._closed:
             raise ServiceShuttingDown()
-        loop = asyncio.get_running_loop()
         limit = self.max_waiting
+        # Idle workers take calls at once, so the calls beyond the workers are the ones
+        # waiting: refuse when they would be more than the bound.
+        if limit is not None and self._in_flight >= self.max_workers + limit:
+            raise ServerOverloaded(
+                data=f"every worker is busy and {limit} blocking call(s) already wait"
+            )
+        loop = asyncio.get_running_loop()
+        cell: list[asyncio.Future[Any]] = []
         if self._threads:
-            with self._lock:
-                # Idle threads take new calls at once: only the calls beyond them wait.
-                would_wait = self._waiting + 1 - (self.max_workers - self._running)
-                if limit is not None and would_wait > limit:
-                    raise ServerOverloaded(
-                        data=f"every thread is busy and {limit} blocking call(s) already wait"
-                    )
-                self._waiting += 1
-            job = _Job(self, func, args, kwargs)
-            try:
-                future = loop.run_in_executor(self.executor, job)
-            except RuntimeError:  # the executor was shut down
-                job.settle(loop.create_future())
-                raise ServiceShuttingDown() from None
-            job.future = future
-            future.add_done_callback(job.settle)
-            return future
-        if limit is not None and self._waiting >= self.max_workers + limit:
-            raise ServerOverloaded(data=f"{self._waiting} blocking calls already in flight")
-        call = functools.partial(func, *args, **kwargs) if kwargs else func
+            call: Callable[[], Any] = functools.partial(
+                self._call, contextvars.copy_context(), cell, func, args, kwargs
+            )
+        else:
+            call = functools.partial(func, *args, **kwargs)
         try:
-            future = loop.run_in_executor(self.executor, call, *(() if kwargs else args))
-        except RuntimeError:
+            future = loop.run_in_executor(self.executor, call)
+        except RuntimeError:  # the executor was shut down
             raise ServiceShuttingDown() from None
-        self._waiting += 1
-        future.add_done_callback(self._in_flight_done)
+        cell.append(future)
+        self._in_flight += 1
+        future.add_done_callback(self._finished)
         return future
 
-    def _in_flight_done(self, future: asyncio.Future[Any]) -> None:
-        self._waiting -= 1
+    def _finished(self, future: asyncio.Future[Any]) -> None:
+        self._in_flight -= 1
+
+    def _call(
+        self,
+        context: contextvars.Context,
+        cell: list[asyncio.Future[Any]],
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:  # in a worker thread
+        if cell and cell[0].cancelled():  # the caller gave up while the call was queued
+            raise concurrent.futures.CancelledError()
+        if self._closed:  # queued when the service began to shut down
+            raise ServiceShuttingDown()
+        token = object()
+        self._started[token] = time.monotonic()
+        try:
+            return context.run(func, *args, **kwargs)
+        except StopIteration as stop:
+            # An asyncio future cannot carry StopIteration: its caller would wait forever.
+            raise RuntimeError(f"{func!r} raised StopIteration") from stop
+        finally:
+            del self._started[token]
+            on_idle = self._on_idle
+            if on_idle is not None and not self._started:
+                on_idle()
 
     def stuck(self, threshold: float) -> int:
         """How many calls have been running for more than ``threshold`` seconds."""
         limit = time.monotonic() - threshold
-        with self._lock:
-            return sum(1 for started in self._started.values() if started < limit)
+        return sum(1 for started in list(self._started.values()) if started < limit)
 
     def shutdown(self, *, wait: bool = True) -> None:
         """Refuse new calls, answer queued ones ``ServiceShuttingDown``, shut the executor down.
@@ -225,14 +173,13 @@ class BlockingRunner:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(idle.set)
 
-        with self._lock:
-            self._on_idle = wake
-            if self._running == 0:
-                idle.set()
+        self._on_idle = wake
+        if not self._started:
+            idle.set()
         self.shutdown(wait=False)
         try:
             async with asyncio.timeout(timeout):
                 await idle.wait()
         except TimeoutError:
             pass
-        return self._running
+        return len(self._started)

@@ -48,8 +48,6 @@ class CallContext:
             the caller's identity (falsy: anonymous). Called at most once, on first need.
         make_handler: Builds the object ``requires_handler_reference`` methods receive,
             on first use.
-        caller_gone: Tells whether the caller hung up (its connection closed); may be
-            called from any thread.
         deadline: When the caller's budget ends, on the :func:`time.monotonic` clock
             (``None``: the caller set none). Calls made while serving this one send what
             is left of it (``Gemstone-Timeout``).
@@ -57,7 +55,6 @@ class CallContext:
 
     __slots__ = (
         "_authenticate",
-        "_caller_gone",
         "_handler",
         "_identity",
         "_lock",
@@ -71,14 +68,12 @@ class CallContext:
 
     def __init__(
         self,
-        *,
         service: Any = None,
         transport: Any = None,
         headers: Mapping[str, str] = _NO_HEADERS,
         request_id: str | None = None,
         authenticate: Callable[[CallContext], Awaitable[Any]] | None = None,
         make_handler: Callable[[CallContext], Any] | None = None,
-        caller_gone: Callable[[CallContext], bool] | None = None,
         deadline: float | None = None,
     ) -> None:
         self.service = service
@@ -87,7 +82,6 @@ class CallContext:
         self.request_id = request_id
         self._authenticate = authenticate
         self._make_handler = make_handler
-        self._caller_gone = caller_gone
         self.deadline = deadline
         self._handler: Any = None
         self._identity: Any = _UNKNOWN
@@ -138,10 +132,6 @@ class CallContext:
         """Seconds left of the caller's budget (never below 0), or ``None`` without one."""
         deadline = self.deadline
         return None if deadline is None else max(deadline - time.monotonic(), 0.0)
-
-    def caller_gone(self) -> bool:
-        """Return True when the caller hung up (never for contexts without a transport)."""
-        return self._caller_gone is not None and self._caller_gone(self)
 
     @property
     def handler_if_built(self) -> Any:

@@ -53,6 +53,9 @@ class MethodSpec:
             a time limit expires (the default). ``False``: the call always runs to its end
             (the caller still gets -32003 at the deadline); for methods whose side effects
             must not be cut halfway.
+        idempotent: Running the call twice has the same effect as running it once, so a
+            caller may send it again to another instance after a failure that leaves it
+            unknown whether it ran (published as ``x-idempotent`` in ``rpc.discover``).
         extra: Keyword arguments the decorator did not know (kept, ignored, for old code).
         receives_call_context: Framework-only (``exposed_method`` never sets it): the
             method gets the router's ``CallContext`` as its first argument, so built-in
@@ -68,6 +71,7 @@ class MethodSpec:
     examples: tuple[Mapping[str, Any], ...] = ()
     deprecated: bool = False
     cancellable: bool = True
+    idempotent: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
     receives_call_context: bool = False
 
@@ -138,6 +142,7 @@ def exposed_method(
     examples: tuple[Mapping[str, Any], ...] | list[Mapping[str, Any]] = (),
     deprecated: bool = False,
     cancellable: bool = True,
+    idempotent: bool = False,
     **kwargs: Any,
 ) -> Callable[[F], F]: ...
 
@@ -153,6 +158,7 @@ def exposed_method(
     examples: tuple[Mapping[str, Any], ...] | list[Mapping[str, Any]] = (),
     deprecated: bool = False,
     cancellable: bool = True,
+    idempotent: bool = False,
     **kwargs: Any,
 ) -> Callable[[F], F] | F:
     """Expose a method of a service or module over JSON-RPC.
@@ -174,6 +180,9 @@ def exposed_method(
         deprecated: Mark the method deprecated in the self-description.
         cancellable: ``False`` lets a call run to its end when its caller hangs up or its
             deadline passes (see ``docs/resilience.md``).
+        idempotent: Calling the method twice does what calling it once does: callers of
+            ``get_service`` clients may then retry it on another instance after a
+            connection failure, ``-32002`` or ``-32005`` (see ``docs/resilience.md``).
         **kwargs: ``is_coroutine`` is accepted for gemstone 0.10 code, ignored, and
             warns; other unknown keywords are kept and ignored, as gemstone did.
 
@@ -210,6 +219,7 @@ def exposed_method(
             examples=tuple(examples),
             deprecated=deprecated,
             cancellable=cancellable,
+            idempotent=idempotent,
             extra=dict(kwargs),
         )
         # A staticmethod (for process-pool executors) carries it on its function.

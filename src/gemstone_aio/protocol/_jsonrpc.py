@@ -20,7 +20,6 @@ from typing import Any, Final, TypeAlias
 import pydantic_core
 
 from ..errors import (
-    InvalidParams,
     InvalidRequest,
     JsonRpcError,
     ParseError,
@@ -41,7 +40,6 @@ __all__ = [
     "error_response",
     "has_non_finite",
     "loads",
-    "may_hold_non_finite",
     "nesting_exceeds",
     "nests_deeper",
     "parse",
@@ -126,12 +124,12 @@ PLAIN_ID_TYPES: Final = frozenset({str, int})
 """The usual id classes, exactly (a bool is an int subclass but not a valid id)."""
 
 
-def parse_object(obj: Any, *, check_finite: bool = False) -> Request | Invalid:
+def parse_object(obj: Any) -> Request | Invalid:
     """Validate one decoded request object (a batch element or a whole body).
 
-    With ``check_finite`` (the body may hold a number too large for a float, see
-    :func:`may_hold_non_finite`), a non-finite id is an invalid request and non-finite
-    params are invalid params: no answer may ever carry ``Infinity`` or ``NaN``.
+    A non-finite id (``1e400`` decodes to infinity) is an invalid request: no answer may
+    ever carry ``Infinity`` or ``NaN``. (Non-finite params are refused when they are
+    bound: :class:`~gemstone_aio.protocol.ParamsBinder`.)
     """
     if obj.__class__ is not dict and not isinstance(obj, dict):
         return Invalid(InvalidRequest(data="a request must be a JSON object"))
@@ -151,40 +149,9 @@ def parse_object(obj: Any, *, check_finite: bool = False) -> Request | Invalid:
     # (Exact-class checks first: they are what JSON gives, and cheaper than isinstance.)
     if params.__class__ is not dict and "params" in obj and not isinstance(params, list | dict):
         return Invalid(InvalidRequest(data='"params" must be an array or an object'), echo_id)
-    if check_finite:
-        if echo_id.__class__ is float and not math.isfinite(echo_id):
-            return Invalid(InvalidRequest(data='"id" must be a finite number'))
-        if params is not None and has_non_finite(params):
-            return Invalid(
-                InvalidParams(
-                    data=[
-                        {
-                            "type": "finite_number",
-                            "loc": [],
-                            "msg": "numbers must be finite (one is too large for a float)",
-                        }
-                    ]
-                ),
-                echo_id,
-            )
+    if echo_id.__class__ is float and not math.isfinite(echo_id):
+        return Invalid(InvalidRequest(data='"id" must be a finite number'))
     return Request(method, params, echo_id, not has_id)
-
-
-# A number literal may not fit a float only if it has an exponent of 100 or more or a run
-# of 300 digits. The body is mapped to a few classes of bytes (C speed) and searched for
-# those shapes; only a body that holds one is walked for non-finite values. False hits
-# ("e100" in a string) cost a walk, never a wrong answer.
-_CLASSES: Final = bytes(
-    ord("d") if chr(b).isdigit() and b < 128 else b if b in b"eE+" else ord(" ") for b in range(256)
-).replace(b"E", b"e")
-_DIGITS_RUN: Final = b"d" * 300
-
-
-def may_hold_non_finite(body: bytes | str) -> bool:
-    """Return True when ``body`` may hold a number that decodes to an infinite float."""
-    raw = body.encode() if isinstance(body, str) else body
-    classes = raw.translate(_CLASSES)
-    return b"eddd" in classes or b"e+ddd" in classes or _DIGITS_RUN in classes
 
 
 def has_non_finite(value: Any) -> bool:

@@ -7,6 +7,8 @@ model creation happen once, never per call.
 from __future__ import annotations
 
 import inspect
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, NotRequired, cast
@@ -17,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from ..errors import InvalidParams, ServiceConfigurationError
+from ._jsonrpc import has_non_finite
 
 __all__ = ["MAX_REPORTED_ERRORS", "ParamsBinder", "binder_for"]
 
@@ -44,6 +47,7 @@ class ParamsBinder:
     """
 
     __slots__ = (
+        "_check_finite",
         "_kwargs_validator",
         "_named",
         "_positional",
@@ -110,7 +114,7 @@ class ParamsBinder:
         try:
             self.model: Final[type[BaseModel]] = pydantic.create_model(
                 model_name,
-                __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+                __config__=_CONFIG,
                 **fields,
             )
         except (
@@ -134,6 +138,10 @@ class ParamsBinder:
         # instance, no renaming, about a third of the cost. Parameters with a default are
         # optional keys, so an omitted one takes the function's own default. The model
         # stays the reference (JSON Schema, the other signatures).
+        # Floats annotated as such refuse infinity and NaN themselves (the config's
+        # allow_inf_nan); values of any other annotation (Any, models, containers) are
+        # looked at before they are bound.
+        self._check_finite = not all(_finite_by_annotation(p.annotation) for p in parameters)
         self._kwargs_validator: Callable[[Any], dict[str, Any]] | None = (
             _kwargs_validator(model_name, parameters) if self._named is not None else None
         )
@@ -154,6 +162,8 @@ class ParamsBinder:
             # More names than parameters: some are unknown. Refuse before any per-name
             # work, naming a few of them (a hostile body can hold thousands).
             raise _unknown_names(params, self.slots)
+        if self._check_finite and params is not None and has_non_finite(params):
+            raise InvalidParams(data=[_NOT_FINITE])
         pairs = self._named
         if pairs is not None and isinstance(params, dict):
             # The usual case, with nothing to rearrange: validate the params as they are.
@@ -233,9 +243,7 @@ def _kwargs_validator(
         annotation = Any if param.annotation is _P.empty else param.annotation
         items[param.name] = annotation if param.default is _P.empty else NotRequired[annotation]
     try:
-        typed_dict: Any = pydantic.with_config(
-            ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-        )(cast(Any, TypedDict)(name, items))
+        typed_dict: Any = pydantic.with_config(_CONFIG)(cast(Any, TypedDict)(name, items))
         validator = pydantic.TypeAdapter(typed_dict).validator
     except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, TypeError):
         return None
@@ -257,6 +265,26 @@ def _refuse_starred(params: dict[str, Any]) -> None:
                     }
                 ]
             )
+
+
+_CONFIG: Final = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False)
+
+# Annotations whose validation alone keeps infinity and NaN out (with _CONFIG).
+_FINITE_TYPES: Final = frozenset({str, int, bool, float, bytes, type(None)})
+
+_NOT_FINITE: Final = {
+    "type": "finite_number",
+    "loc": [],
+    "msg": "numbers must be finite (one is too large for a float)",
+}
+
+
+def _finite_by_annotation(annotation: Any) -> bool:
+    if annotation in _FINITE_TYPES:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return all(_finite_by_annotation(arg) for arg in typing.get_args(annotation))
+    return False
 
 
 MAX_REPORTED_ERRORS: Final = 20

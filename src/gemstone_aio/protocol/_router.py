@@ -82,6 +82,8 @@ class MethodEntry:
         binder: Validates params against the signature.
         is_async: Awaited on the loop when true, else run in the executor.
         semaphore: Bounds concurrent calls when ``spec.max_concurrency`` is set.
+        direct: Public, no own time limit or bound, cancellable: the invoke step starts it
+            with nothing around it (unless the caller or the service sets a limit).
     """
 
     spec: MethodSpec
@@ -90,6 +92,18 @@ class MethodEntry:
     binder: ParamsBinder
     is_async: bool
     semaphore: asyncio.Semaphore | None = field(default=None)
+    direct: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        spec = self.spec
+        self.direct = (
+            self.semaphore is None
+            and spec.cancellable
+            and spec.timeout is None
+            and not spec.private
+            and not spec.requires_handler_reference
+            and not spec.receives_call_context
+        )
 
     @classmethod
     def create(cls, spec: MethodSpec, func: Callable[..., Any], owner: Any) -> MethodEntry:
@@ -166,14 +180,13 @@ class Router:
             decoded: Any = pydantic_core.from_json(body, allow_inf_nan=False)
         except ValueError:
             return _ready(self._unparsable(body))
-        check_finite = jsonrpc.may_hold_non_finite(body)
         if decoded.__class__ is list:
-            return self._batches.run(decoded, len(body), context, check_finite=check_finite)
+            return self._batches.run(decoded, len(body), context)
         try:
             jsonrpc.check_depth(decoded, len(body), self._max_json_depth)
         except JsonRpcError as exc:
             return _ready(jsonrpc.error_answer(None, exc))
-        return self.answer(jsonrpc.parse_object(decoded, check_finite=check_finite), context)
+        return self.answer(jsonrpc.parse_object(decoded), context)
 
     @staticmethod
     def _unparsable(body: bytes) -> bytes:
@@ -201,10 +214,14 @@ class Router:
         code: int | None = None
         answer: bytes | None = None
         try:
-            call: Awaitable[Any] = self.invoke(request.method, request.params, context)
-            for wrapper in self.call_wrappers:
-                call = wrapper(request, call)
-            result = await call
+            wrappers = self.call_wrappers
+            if wrappers:
+                call: Awaitable[Any] = self._invoke_wrapped(request.method, request.params, context)
+                for wrapper in wrappers:
+                    call = wrapper(request, call)
+                result = await call
+            else:
+                result = await self.invoke(request.method, request.params, context)
         except Exception as exc:
             error = self.error_for(request.method, exc)
             code = error.code
@@ -260,17 +277,40 @@ class Router:
 
     # -- invoke ------------------------------------------------------------------------
 
-    async def invoke(self, method: str, params: jsonrpc.Params | None, context: CallContext) -> Any:
-        """Look ``method`` up, check access, bind ``params`` and run it.
+    def invoke(
+        self, method: str, params: jsonrpc.Params | None, context: CallContext
+    ) -> Awaitable[Any]:
+        """The invoke step: look ``method`` up, check access, bind ``params``, start it.
+
+        Returns the awaitable of the call: for a public method with no limit, the
+        method's own coroutine (or the executor's future), so the usual call costs no
+        coroutine of its own; anything else goes through :meth:`_invoke_guarded`.
 
         Raises:
             JsonRpcError: The call was refused (unknown method, access, params, overload)
-                or a time limit of the framework expired.
-            Exception: Whatever the method raised.
+                or a time limit of the framework expired (when the awaitable is awaited).
+            Exception: Whatever the method raised (when the awaitable is awaited).
         """
         entry = self.methods.get(method)
         if entry is None:
             raise MethodNotFound(data=f"no method named {method!r}")
+        if entry.direct and context.deadline is None and self._default_timeout is None:
+            args, kwargs = entry.binder.bind(params)
+            if entry.is_async:
+                return entry.func(*args, **kwargs)  # type: ignore[no-any-return]
+            return self._run_blocking(entry.func, *args, **kwargs)
+        return self._invoke_guarded(entry, method, params, context)
+
+    async def _invoke_wrapped(
+        self, method: str, params: jsonrpc.Params | None, context: CallContext
+    ) -> Any:
+        # The invoke step as one awaitable, so that call wrappers see its refusals too.
+        return await self.invoke(method, params, context)
+
+    async def _invoke_guarded(
+        self, entry: MethodEntry, method: str, params: jsonrpc.Params | None, context: CallContext
+    ) -> Any:
+        # The rest of the invoke step: access, handler arguments, time limits, bounds.
         spec = entry.spec
         # Access before params: a caller without credentials learns nothing from them.
         if spec.private and not await context.is_authenticated():
@@ -288,9 +328,7 @@ class Router:
             if timeout is None or left < timeout:
                 timeout, limit = left, "caller"
         if timeout is None and entry.semaphore is None and spec.cancellable:
-            if entry.is_async:
-                return await entry.func(*args, **kwargs)
-            return await self._run_blocking(entry.func, *args, **kwargs)
+            return await self._start(entry, args, kwargs)
         scope = asyncio.timeout(timeout)
         try:
             async with scope:

@@ -22,7 +22,9 @@ Conventions beyond the specification, all under ``x-`` names the specification a
   ``data`` as the error object's ``data`` member (the OpenRPC error object has no other
   place for it);
 - a method that emits events lists their names as ``x-emits``, and the document of a
-  service with events links their AsyncAPI document as ``x-asyncapi``.
+  service with events links their AsyncAPI document as ``x-asyncapi``;
+- a method declared ``exposed_method(idempotent=True)`` is marked ``"x-idempotent": true``:
+  callers may send it again to another instance when they cannot tell whether it ran.
 """
 
 from __future__ import annotations
@@ -273,6 +275,8 @@ def _method_object(
         method["deprecated"] = True
     if emits:
         method["x-emits"] = list(emits)
+    if entry.spec.idempotent:
+        method["x-idempotent"] = True
     return method
 
 

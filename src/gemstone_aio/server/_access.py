@@ -6,14 +6,17 @@ Precedence (the first rule that applies decides):
    A truthy value admits the caller and becomes ``handler.identity``; a falsy value (or
    an exception, which is logged) denies. Call ``super().authenticate_request(request)``
    from the override to use the token rules below as well.
-2. Otherwise the token rules (the default ``authenticate_request``): the service's
+2. Otherwise the default ``authenticate_request``. First the client certificate: with
+   ``ssl_allowed_clients``, a caller whose verified certificate (mutual TLS) names one
+   of them is admitted, its :class:`~gemstone_aio.tls.CertificateIdentity` the
+   identity. Then the token rules: the service's
    ``validation_strategies`` are tried in order until one returns a token; no token
    denies. The token is then judged by ``api_token_is_valid(token)`` when the service
    overrides it (deprecated since gemstone 0.10; a truthy answer admits, ``True`` gives a
    :class:`TokenIdentity`, another truthy value is the identity), else by ``api_tokens``,
    compared in constant time (a mapping's value is the identity).
-3. Nothing configured (no override, no ``api_tokens``): every caller is denied, and the
-   service logs once at start how to configure access.
+3. Nothing configured (no override, no ``api_tokens``, no ``ssl_allowed_clients``): every
+   caller is denied, and the service logs once at start how to configure access.
 
 Tokens are never logged. A denied attempt is logged with the caller's address and the
 reason, without the token: WARNING when a token was presented and rejected, INFO when
@@ -38,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from ..auth._strategies import BaseValidationStrategy, extract_token
 from ..auth._tokens import TokenIdentity, check_accepted_tokens, find_token
 from ..errors import ServiceConfigurationError
+from ..tls import CertificateIdentity, peer_certificate
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -48,6 +52,7 @@ __all__ = [
     "authenticate",
     "authenticate_with_tokens",
     "check_access_setup",
+    "check_allowed_clients",
     "log_access_setup",
     "nothing_admits",
     "overrides",
@@ -112,12 +117,35 @@ def _remote(request: web.Request) -> str:
     return request.remote or "an unknown address"
 
 
+def _certificate_admits(service: MicroService, request: web.Request) -> CertificateIdentity | None:
+    """The caller's verified certificate if it names one of ``ssl_allowed_clients``."""
+    allowed = service.ssl_allowed_clients
+    if not allowed:
+        return None
+    certificate = peer_certificate(request)
+    if certificate is None:
+        return None
+    if certificate.matches(allowed):
+        return certificate
+    _deny(
+        service,
+        logging.INFO,
+        "access denied to %s: its certificate (%s) names none of ssl_allowed_clients",
+        _remote(request),
+        certificate,
+    )
+    return None
+
+
 async def authenticate_with_tokens(service: MicroService, request: web.Request) -> Any:
-    """The default ``authenticate_request``: the token rules (rule 2 of the module docs).
+    """The default ``authenticate_request``: certificate, then tokens (rule 2 of the module docs).
 
     Returns:
         The caller's identity, or ``None`` to deny.
     """
+    certified = _certificate_admits(service, request)
+    if certified is not None:
+        return certified
     strategies = list(service.validation_strategies)
     token, strategy = await extract_token(strategies, request)
     if token is None or strategy is None:
@@ -163,7 +191,9 @@ async def _decide(service: MicroService, request: web.Request) -> _Decision:
         identity = None
     finally:
         _denials.reset(token)
-    if not identity and overrides(service, "authenticate_request"):
+    if identity:
+        collected.clear()  # admitted by a later rule: the earlier ones' lines do not matter
+    elif overrides(service, "authenticate_request"):
         collected.append(
             (
                 logging.INFO,
@@ -199,7 +229,7 @@ async def authenticate(service: MicroService, request: web.Request, *, quiet: bo
 
 def nothing_admits(service: MicroService) -> bool:
     """Return True when no configuration can admit any caller (rule 3)."""
-    if overrides(service, "authenticate_request"):
+    if overrides(service, "authenticate_request") or service.ssl_allowed_clients:
         return False
     if not service.validation_strategies:
         return True
@@ -220,6 +250,7 @@ def check_access_setup(service: MicroService) -> None:
                 "BaseValidationStrategy instance"
             )
     check_accepted_tokens(owner, service.api_tokens)
+    check_allowed_clients(owner, service.ssl_allowed_clients)
     if overrides(service, "api_token_is_valid"):
         warnings.warn(
             f"{owner} overrides api_token_is_valid(token), deprecated since gemstone 0.10: "
@@ -229,11 +260,38 @@ def check_access_setup(service: MicroService) -> None:
         )
 
 
+def check_allowed_clients(owner: str, allowed: Any) -> None:
+    """Reject a misconfigured ``ssl_allowed_clients`` with a clear message.
+
+    Raises:
+        ServiceConfigurationError: A single string, or a name that is not a non-empty string.
+    """
+    if isinstance(allowed, str | bytes):
+        raise ServiceConfigurationError(
+            f"{owner}.ssl_allowed_clients must be a collection of certificate names, not a "
+            f"single string (write ssl_allowed_clients = ({allowed!r},))"
+        )
+    try:
+        names = list(allowed)
+    except TypeError:
+        raise ServiceConfigurationError(
+            f"{owner}.ssl_allowed_clients must be a collection of certificate names, "
+            f"got {type(allowed).__name__}"
+        ) from None
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ServiceConfigurationError(
+                f"{owner}.ssl_allowed_clients holds {name!r}; certificate names are non-empty "
+                "strings"
+            )
+
+
 def log_access_setup(service: MicroService, private_methods: list[str]) -> None:
     """Log once, when the app is built, how private methods are protected."""
     if not private_methods:
         return
     check_accepted_tokens(type(service).__qualname__, service.api_tokens)
+    check_allowed_clients(type(service).__qualname__, service.ssl_allowed_clients)
     if nothing_admits(service):
         service.logger.warning(
             "%s has %d private method(s) and nothing admits callers, so they answer "
@@ -246,6 +304,13 @@ def log_access_setup(service: MicroService, private_methods: list[str]) -> None:
         )
     elif overrides(service, "authenticate_request"):
         service.logger.info("private methods are guarded by authenticate_request")
+    elif service.ssl_allowed_clients:
+        service.logger.info(
+            "private methods are guarded by client certificates (%d name(s) in "
+            "ssl_allowed_clients)%s",
+            len(service.ssl_allowed_clients),
+            " and API tokens" if service.api_tokens else "",
+        )
     else:
         service.logger.info(
             "private methods are guarded by API tokens found in: %s",

@@ -103,11 +103,6 @@ def _make_handler(context: CallContext) -> RequestHandler:
     return RequestHandler(context.transport, context.service, context)
 
 
-def _caller_gone(context: CallContext) -> bool:
-    transport = context.transport.transport  # the request's connection; None once lost
-    return transport is None or bool(transport.is_closing())
-
-
 def _error_body(error: JsonRpcError, status: int) -> web.Response:
     return web.Response(
         body=jsonrpc.error_answer(None, error),
@@ -119,6 +114,9 @@ def _error_body(error: JsonRpcError, status: int) -> web.Response:
 def _too_large(service: MicroService) -> web.Response:
     limit = service.max_request_body_size
     return _error_body(RequestTooLarge(data=f"the body exceeds {limit} bytes"), 413)
+
+
+_TIMEOUT_HEADER = istr(TIMEOUT_HEADER)  # istr: faster lookups
 
 
 def _body_too_slow(service: MicroService) -> web.Response:
@@ -146,12 +144,14 @@ def _make_endpoint(
             in_flight = hooks if hooks is not None and hooks.enabled else None
         if in_flight is not None:
             in_flight.request_started()
-        task = calls.enter()
+        task = request.task
+        calls.enter(task)
+        headers = request.headers
         body: bytes | None = None
         try:
             # The exact header most clients send needs no parsing.
             if (
-                request.headers.get(hdrs.CONTENT_TYPE) != "application/json"
+                headers.get(hdrs.CONTENT_TYPE) != "application/json"
                 and request.content_type.lower() != "application/json"
             ):
                 return _error_body(
@@ -170,8 +170,8 @@ def _make_endpoint(
                 return _too_large(service)
             except TimeoutError:
                 return _body_too_slow(service)
-            request_id = sanitize_request_id(request.headers.get(id_header)) if id_header else None
-            budget = request.headers.get(TIMEOUT_HEADER)
+            request_id = sanitize_request_id(headers.get(id_header)) if id_header else None
+            budget = headers.get(_TIMEOUT_HEADER)
             deadline = None
             if budget is not None:
                 try:
@@ -179,14 +179,7 @@ def _make_endpoint(
                 except ValueError as exc:
                     return _error_body(InvalidRequest(data=str(exc)), 400)
             context = CallContext(
-                service=service,
-                transport=request,
-                headers=request.headers,
-                request_id=request_id,
-                authenticate=_authenticate,
-                make_handler=_make_handler,
-                caller_gone=_caller_gone,
-                deadline=deadline,
+                service, request, headers, request_id, _authenticate, _make_handler, deadline
             )
             token = current_call.set(context)
             try:
@@ -204,7 +197,7 @@ def _make_endpoint(
                 response.headers[id_header] = request_id
             return response
         except asyncio.CancelledError:
-            if not calls.cutting or task is None:
+            if not calls.cutting:
                 raise
             # Cut at the end of the shutdown grace period: answer -32005 while we can.
             task.uncancel()

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..config._configurable import Configurable, as_endpoint, as_port, comma_list
 from ..config._configurator import CommandLineConfigurator
 from ..errors import ServiceConfigurationError
+from ..tls import as_cert_reqs
 
 if TYPE_CHECKING:
     from ._microservice import MicroService
@@ -37,6 +38,32 @@ def default_configurables() -> list[Configurable]:
             template=comma_list,
             help="comma-separated URLs of service registries",
         ),
+        Configurable("ssl_certfile", help="serve HTTPS with this certificate chain (PEM)"),
+        Configurable("ssl_keyfile", help="the certificate's private key (PEM, mode 600)"),
+        Configurable("ssl_keyfile_password", help="the password of an encrypted ssl_keyfile"),
+        Configurable(
+            "ssl_ca_certs", help="CA bundle client certificates are verified against (mTLS)"
+        ),
+        Configurable(
+            "ssl_cert_reqs",
+            template=as_cert_reqs,
+            help="client certificates: none, optional or required "
+            "(default: required with ssl_ca_certs)",
+        ),
+        Configurable(
+            "ssl_allowed_clients",
+            template=comma_list,
+            help="certificate names admitted to private methods, comma-separated",
+        ),
+        Configurable(
+            "client_ssl_ca_certs",
+            help="CA bundle the registries and services this one calls are verified against "
+            "(default: the system store)",
+        ),
+        Configurable(
+            "client_ssl_certfile", help="client certificate presented to them (mutual TLS)"
+        ),
+        Configurable("client_ssl_keyfile", help="the client certificate's private key"),
     ]
 
 

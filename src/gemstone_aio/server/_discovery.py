@@ -23,13 +23,15 @@ from ..discovery._base import BaseDiscoveryStrategy
 from ..discovery._heartbeat import Heartbeat
 from ..discovery._http_registry import HttpRegistryStrategy
 from ..discovery._locator import ServiceLocator
+from ..discovery._policy import CallPolicy
 from ..errors import ServiceConfigurationError
 from ..observability._health import READINESS_KEY, CheckResult
+from ._tls import client_ssl_context
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from ..client._remote_service import RemoteService
+    from ..discovery._balanced import DiscoveredService
     from ._microservice import MicroService
 
 __all__ = ["Discovery", "install_discovery"]
@@ -58,18 +60,22 @@ class Discovery:
     """Everything discovery-related of one service instance (built from its attributes).
 
     The strategies are the service's ``discovery_strategies`` followed by one
-    :class:`HttpRegistryStrategy` per URL in ``service_registry_urls``.
+    :class:`HttpRegistryStrategy` per URL in ``service_registry_urls``. HTTPS registries
+    and services are called with the ``client_ssl_*`` settings' TLS context.
     """
 
     def __init__(self, service: MicroService) -> None:
         interval = _positive(service, "service_registry_ping_interval")
         cache_ttl = _positive(service, "service_locate_cache_ttl")
         token = service.service_registry_token
+        tls = client_ssl_context(service)
+        self.ssl_context = tls
+        """The TLS context of calls to registries and services (``None``: the default)."""
         self.service = service
         self.strategies: list[BaseDiscoveryStrategy] = [
             *service.discovery_strategies,
             *(
-                HttpRegistryStrategy(url, token=token)
+                HttpRegistryStrategy(url, token=token, ssl_context=tls)
                 for url in _registry_urls(service.service_registry_urls)
             ),
         ]
@@ -88,11 +94,23 @@ class Discovery:
             interval,
             service.logger,
         )
-        self.locator = ServiceLocator(self.strategies, cache_ttl=cache_ttl, logger=service.logger)
+        policy = service.call_policy
+        if policy is not None and not isinstance(policy, CallPolicy):
+            raise ServiceConfigurationError(
+                f"{type(service).__qualname__}.call_policy must be a CallPolicy or None, "
+                f"got {policy!r}"
+            )
+        self.locator = ServiceLocator(
+            self.strategies,
+            cache_ttl=cache_ttl,
+            policy=policy,
+            logger=service.logger,
+            ssl_context=tls,
+        )
         self.closed = False
 
-    async def get_service(self, pattern: str) -> RemoteService:
-        """Return a client of a live instance matching ``pattern`` (see ``MicroService``)."""
+    async def get_service(self, pattern: str) -> DiscoveredService:
+        """Return a client of the live instances matching ``pattern`` (see ``MicroService``)."""
         if not self.strategies:
             raise ServiceConfigurationError(
                 f"{self.service.name} cannot locate {pattern!r}: no registry is configured "
@@ -176,6 +194,12 @@ def install_discovery(
         finally:
             await discovery.heartbeat.stop()
 
+    async def report_calls(app: web.Application) -> None:
+        # The clients of get_service report each attempt, ejection and retry.
+        locator = service.discovery.locator
+        locator.metrics = service.metrics
+        service.metrics.watch_peers(locator.peers)
+
     async def close_discovery(app: web.Application) -> None:
         running.clear()
         discovery = service._discovery  # the current one, even if made during shutdown
@@ -186,6 +210,7 @@ def install_discovery(
         for discovery in running:
             await discovery.unregister()
 
+    app.on_startup.append(report_calls)
     app.on_cleanup.append(close_discovery)
     if not heartbeat:
         return

@@ -22,34 +22,31 @@ class InFlight:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle: asyncio.Event | None = None  # made when the drain begins
         self.cutting = False
         self.cut_count = 0
 
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def enter(self) -> asyncio.Task[Any] | None:
-        """Count the current task in (the endpoint calls it first)."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            self._idle.clear()
-        return task
+    def enter(self, task: asyncio.Task[Any]) -> None:
+        """Count the task answering a request in (the endpoint calls it first)."""
+        self._tasks.add(task)
 
-    def leave(self, task: asyncio.Task[Any] | None) -> None:
+    def leave(self, task: asyncio.Task[Any]) -> None:
         """Count ``task`` out (the endpoint calls it last)."""
-        if task is not None:
-            self._tasks.discard(task)
-            if not self._tasks:
-                self._idle.set()
+        self._tasks.discard(task)
+        if self._idle is not None and not self._tasks:
+            self._idle.set()
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no call is in flight, at most ``timeout`` seconds; True if none is left."""
+        self._idle = idle = asyncio.Event()
+        if not self._tasks:
+            return True
         try:
             async with asyncio.timeout(max(timeout, 0.0)):
-                await self._idle.wait()
+                await idle.wait()
         except TimeoutError:
             return False
         return True

@@ -19,6 +19,7 @@ from multidict import CIMultiDict
 
 from ..errors import GemstoneError
 from ..protocol import CallContext, current_call
+from ..tls import CertificateIdentity, peer_certificate
 
 if TYPE_CHECKING:
     from ._microservice import MicroService
@@ -65,6 +66,15 @@ class RequestHandler:
         caller. Public methods call it to learn who is calling, if anyone (``None``).
         """
         return None if self._context is None else await self._context.identity()
+
+    @property
+    def peer_certificate(self) -> CertificateIdentity | None:
+        """The caller's verified client certificate (mutual TLS), or ``None``.
+
+        ``None`` unless the service verifies client certificates (``ssl_ca_certs``) and
+        the caller presented one; see :func:`gemstone_aio.tls.peer_certificate`.
+        """
+        return peer_certificate(self.request)
 
     @property
     def response_headers(self) -> CIMultiDict[str]:

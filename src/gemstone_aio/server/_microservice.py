@@ -27,8 +27,7 @@ from ._module import Module
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from ..client._remote_service import RemoteService
-    from ..discovery import BaseDiscoveryStrategy
+    from ..discovery import BaseDiscoveryStrategy, CallPolicy, DiscoveredService
     from ..event import BaseEventTransport, PublishResult
     from ._discovery import Discovery
     from ._events import EventRuntime
@@ -72,7 +71,27 @@ class MicroService:
         port: The TCP port (``8000``; ``0`` picks a free one).
         endpoint: The path of the JSON-RPC endpoint (``/api``).
         accessible_at: The URL others reach this service at; derived from host, port and
-            endpoint when not set.
+            endpoint when not set (``https://`` with ``ssl_certfile``).
+        ssl_certfile: Serve HTTPS with this certificate chain (a PEM file, leaf first; it
+            may hold the key too). ``None`` (the default): plain HTTP. The ``ssl_*``
+            settings are named as uvicorn names them; see ``docs/deployment.md`` (TLS).
+        ssl_keyfile: The certificate's private key (PEM). A key file other users can read
+            is refused at start-up. SIGHUP loads the certificate and key again.
+        ssl_keyfile_password: The password of an encrypted ``ssl_keyfile``.
+        ssl_ca_certs: The CA bundle client certificates are verified against (mutual TLS);
+            only these CAs are trusted for them, never the system store.
+        ssl_cert_reqs: Whether callers must present a certificate: ``"none"``,
+            ``"optional"`` or ``"required"`` (uvicorn's 0, 1, 2 too). ``None`` (the
+            default): ``"required"`` with ``ssl_ca_certs``, else ``"none"``.
+        ssl_allowed_clients: Certificate names (common name, or a DNS, URI or e-mail
+            subject alternative name) whose holders are admitted to private methods, as
+            tokens are; their identity is a :class:`~gemstone_aio.tls.CertificateIdentity`.
+            Needs client certificates verified (``ssl_ca_certs``).
+        client_ssl_ca_certs: The CA bundle the registries and services this one calls
+            (heartbeat, :meth:`get_service`) are verified against; ``None``: the system
+            store.
+        client_ssl_certfile: The client certificate presented to them (mutual TLS).
+        client_ssl_keyfile: Its private key (refused if other users can read it).
         max_parallel_blocking_tasks: Threads running plain ``def`` methods at once (the
             size of the default executor, see :meth:`make_executor`).
         max_pending_blocking_tasks: Blocking calls that may wait for a thread; past that a
@@ -161,14 +180,17 @@ class MicroService:
             :class:`~gemstone_aio.discovery.RedisDiscoveryStrategy`); asked before the
             registry URLs.
         service_locate_cache_ttl: Seconds :meth:`get_service` trusts a lookup (5).
+        call_policy: How the clients of :meth:`get_service` balance calls, eject
+            failing instances and retry (:class:`~gemstone_aio.discovery.CallPolicy`);
+            ``None``: its defaults. See ``docs/resilience.md``.
         unregister_propagation_delay: Seconds a stopping instance keeps serving after
             it unregistered, so that callers' cached lookups drop it before its socket
             closes. ``None`` (the default): ``service_locate_cache_ttl`` when the service
             registers anywhere, else 0. Counted within ``shutdown_grace_period``.
         skip_configuration: Do not run the configurators when serving.
         configurables: The service's own :class:`Configurable` settings, added to the
-            defaults ``port``, ``host``, ``accessible_at``, ``endpoint`` and
-            ``service_registry_urls``.
+            defaults ``port``, ``host``, ``accessible_at``, ``endpoint``,
+            ``service_registry_urls`` and the ``ssl_*`` and ``client_ssl_*`` settings.
         configurators: Where configuration comes from, applied in order, a later one
             winning (default: the command line only).
     """
@@ -179,6 +201,15 @@ class MicroService:
     port: int = 8000
     endpoint: str = "/api"
     accessible_at: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_keyfile_password: str | None = None
+    ssl_ca_certs: str | None = None
+    ssl_cert_reqs: Any = None
+    ssl_allowed_clients: Sequence[str] = ()
+    client_ssl_ca_certs: str | None = None
+    client_ssl_certfile: str | None = None
+    client_ssl_keyfile: str | None = None
     max_parallel_blocking_tasks: int = DEFAULT_MAX_PARALLEL_BLOCKING_TASKS
     max_pending_blocking_tasks: int | None = 1024
     use_uvloop: bool | None = None
@@ -225,6 +256,7 @@ class MicroService:
     service_registry_token: str | None = None
     discovery_strategies: Sequence[BaseDiscoveryStrategy] = ()
     service_locate_cache_ttl: float = 5.0
+    call_policy: CallPolicy | None = None
     skip_configuration: bool = False
     configurables: Sequence[Configurable] = ()
     configurators: Sequence[BaseConfigurator] = (CommandLineConfigurator(),)
@@ -283,7 +315,8 @@ class MicroService:
                 host = "127.0.0.1"
             elif ":" in host:
                 host = f"[{host}]"
-            self.accessible_at = f"http://{host}:{self.port}{self.endpoint}"
+            scheme = "https" if self.ssl_certfile else "http"
+            self.accessible_at = f"{scheme}://{host}:{self.port}{self.endpoint}"
 
     def get_logger(self) -> logging.Logger:
         """Return the logger of the service (override to use another)."""
@@ -397,7 +430,9 @@ class MicroService:
         Works from ``async`` methods, blocking methods (threads), periodic tasks and
         ``on_service_start``. The event is published whether or not the result is
         awaited; ``await`` it (or call ``.result()`` from a thread) to wait until the
-        broker confirmed it.
+        broker confirmed it. While ``max_pending_publications`` are under way (the
+        broker is down or slow), an awaited event waits for room and one whose result
+        is discarded is dropped, counted and logged (see ``docs/events.md``).
 
         Args:
             event_name: The event name.
@@ -460,13 +495,15 @@ class MicroService:
             self._discovery = Discovery(self)
         return self._discovery
 
-    async def get_service(self, pattern: str) -> RemoteService:
-        """Return a client of a live instance of a service whose name matches ``pattern``.
+    async def get_service(self, pattern: str) -> DiscoveredService:
+        """Return a client of the live instances of a service whose name matches ``pattern``.
 
         ``pattern`` is a glob: ``*`` matches any run of characters, ``?`` one character,
-        everything else itself. Lookups are cached briefly and balanced round-robin over
-        the live instances; an instance that does not accept connections is skipped and
-        dropped (see :mod:`gemstone_aio.discovery.locator`).
+        everything else itself. Lookups are cached briefly; each call through the client
+        goes to the instance with fewer calls in flight of two candidates, failing
+        instances are ejected for a while, and a call is sent again to another instance
+        when that is safe (see :class:`~gemstone_aio.discovery.DiscoveredService` and
+        ``docs/resilience.md``).
 
         Raises:
             ServiceConfigurationError: No registry or discovery strategy is configured.

@@ -21,6 +21,7 @@ from ._app import CONNECTIONS_KEY, IN_FLIGHT_KEY, SERVING_KEY, STOPPING_KEY
 from ._configuration import configure_service
 from ._listener import listen
 from ._microservice import MicroService
+from ._tls import client_ssl_context, reload_ssl_context, reloads_tls, server_ssl_context
 from ._workers import WORKER_PORT_ENV, supervise, worker_index
 
 __all__ = ["SHUTDOWN_MARGIN", "app_factory", "loop_factory", "run", "serve"]
@@ -51,8 +52,10 @@ async def serve(
     port; ``on_stop`` (if given) is called as soon as a stop is requested.
 
     Start-up order: configuration (unless ``configure`` is false or the service has
-    ``skip_configuration``); the application; its cleanup contexts in order (executor,
-    ``on_service_start``, ..., periodic tasks); then the socket listens.
+    ``skip_configuration``); the TLS contexts (``ssl_*``, ``client_ssl_*``: a bad file
+    stops start-up here); the application; its cleanup contexts in order (executor,
+    ``on_service_start``, ..., periodic tasks); then the socket listens. With TLS,
+    SIGHUP loads the certificate and key again (see ``docs/deployment.md``).
 
     Shutdown order, within ``shutdown_grace_period``: the
     :data:`~gemstone_aio.server.STOPPING_KEY` callbacks; stop accepting connections; let
@@ -62,6 +65,8 @@ async def serve(
     """
     if configure and not service.skip_configuration:
         configure_service(service, argv)
+    ssl_context = server_ssl_context(service)
+    client_ssl_context(service)  # checked now rather than at the first heartbeat
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     service._loop, service._stop_requested = loop, stop
@@ -81,7 +86,12 @@ async def serve(
         guard = app[CONNECTIONS_KEY]
         guard.attach(server)
         listener = await listen(
-            guard, service.host, service.port, reuse_port=service._worker_index is not None
+            guard,
+            service.host,
+            service.port,
+            reuse_port=service._worker_index is not None,
+            ssl_context=ssl_context,
+            handshake_timeout=service.keepalive_timeout,
         )
         if service.port == 0:
             service.port = int(listener.sockets[0].getsockname()[1])
@@ -90,6 +100,9 @@ async def serve(
             for sig in _SIGNALS:
                 loop.add_signal_handler(sig, stop.set)
                 installed.append(sig)
+            if reloads_tls(service):  # certificate rotation
+                loop.add_signal_handler(signal.SIGHUP, reload_ssl_context, service, ssl_context)
+                installed.append(signal.SIGHUP)
         app[SERVING_KEY].set()
         if ready is not None:
             ready.set()
@@ -216,6 +229,10 @@ def run(service: MicroService, argv: Sequence[str] | None = None) -> None:
         if not service.skip_configuration:
             configure_service(service, argv)
         _check_workers(service)
+        if service.worker_processes > 1 and index is None:
+            # One line here rather than from every worker, restarted again and again.
+            server_ssl_context(service)
+            client_ssl_context(service)
         if index is not None:  # one of a supervisor's workers: the shared port
             service._worker_index = index
             service.port = int(os.environ.get(WORKER_PORT_ENV, service.port))

@@ -4,6 +4,7 @@
 its own command line as child processes, each listening on the same port with
 ``SO_REUSEPORT`` (the kernel spreads connections over them), replaces a worker that
 dies, and on SIGTERM/SIGINT passes the signal on and waits for every worker to drain.
+SIGHUP is passed on too (a TLS service's workers then reload their certificate).
 
 Worker 0 is the primary: it alone runs the registry heartbeat (the workers share one
 URL, so they are one instance to callers) and the periodic tasks. Every worker serves
@@ -87,7 +88,17 @@ def supervise(service: MicroService, logger: logging.Logger) -> int:
         stopping.append(signum)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    workers = [_Worker(index, command, env) for index in range(count)]
+    workers: list[_Worker] = []
+
+    def pass_on(signum: int, frame: object) -> None:
+        for worker in workers:
+            if worker.restart_at is None and worker.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.process.send_signal(signum)
+
+    if service.ssl_certfile or service.client_ssl_certfile:  # workers reload TLS files
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, pass_on)
+    workers += [_Worker(index, command, env) for index in range(count)]
     logger.info("%s: supervising %d workers on port %d", service.name, count, port)
     try:
         while not stopping:
