@@ -16,7 +16,9 @@ stops, yet the kernel still completes TCP handshakes on its socket, so connectio
 then the frozen instance gets SIGCONT (its stuck calls are answered then) and every
 process is stopped. The script prints calls per second before and after the freeze, the
 longest time without a single answered call (all callers together), the calls that were
-stuck on the frozen instance (answered after SIGCONT) or failed, and where calls went.
+stuck on the frozen instance (answered after SIGCONT, or failed then: the resumed server
+closes connections whose request is older than its read deadline), the calls that failed
+while it was frozen (time-outs), and how the other instances shared the calls.
 
 ``--src PATH`` runs every process on another copy of the sources, to compare with an
 older version: ``git archive HEAD src | tar -x -C /tmp/head`` then ``--src /tmp/head/src``.
@@ -248,7 +250,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "calls_per_s_frozen": len(during) / (resumed_at - frozen_at),
         "longest_gap_s": gap,
         "stuck_on_frozen": sum(1 for t, url in answered if url == frozen_url and t >= resumed_at),
-        "failed": collections.Counter(kind for t, kind in failed if t >= frozen_at),
+        "failed": collections.Counter(kind for t, kind in failed if frozen_at <= t < resumed_at),
+        "failed_after_resume": sum(1 for t, _ in failed if t >= resumed_at),
         "instances_answering": len(per_instance),
         "spread": sorted(per_instance.values()) or [0],
         "series": series,
@@ -282,8 +285,9 @@ def main() -> None:
             f"{result['calls_per_s_first_5s']:.0f}/s in its first 5 s, "
             f"{result['calls_per_s_frozen']:.0f}/s over {args.after:g} s frozen; longest "
             f"time without an answer {result['longest_gap_s']:.2f} s; "
-            f"{result['stuck_on_frozen']} calls stuck on the frozen instance; "
-            f"failed {dict(result['failed']) or 0}; "
+            f"{result['stuck_on_frozen'] + result['failed_after_resume']} calls stuck on the "
+            f"frozen instance ({result['failed_after_resume']} of them failed after SIGCONT); "
+            f"failed while frozen {dict(result['failed']) or 0}; "
             f"the {result['instances_answering']} others answered "
             f"{result['spread'][0]}..{result['spread'][-1]} calls each"
         )

@@ -234,12 +234,16 @@ def test_channels_follow_the_rabbitmq_topology() -> None:
         },
     }
     assert channels["stock.low.broadcast-queue"]["address"] is None  # server-named
-    assert amqp("stock.low.broadcast-queue")["queue"]["exclusive"] is True
+    assert amqp("stock.low.broadcast-queue")["queue"] == {
+        "durable": True,
+        "exclusive": False,
+        "autoDelete": False,
+    }
     assert channels["stock.low.dead-letter"]["address"] == "stock.low"
     assert amqp("stock.low.dead-letter")["exchange"]["name"] == "gemstone.dead-letter"
     ops = document["operations"]
     assert ops["emit.order.placed.tasks"]["bindings"]["amqp"]["deliveryMode"] == 2
-    assert ops["emit.order.cancelled.broadcast"]["bindings"]["amqp"]["deliveryMode"] == 1
+    assert ops["emit.order.cancelled.broadcast"]["bindings"]["amqp"]["deliveryMode"] == 2
     headers = document["components"]["messages"]["stock.low.dead-letter"]["headers"]
     assert set(headers["properties"]) >= {
         "x-gemstone-event",

@@ -211,3 +211,17 @@ async def test_an_in_memory_event_without_subscriber_warns_once(
     assert "RabbitMqEventTransport" in messages[0]
     (record,) = [r for r in caplog.records if "no subscriber" in r.getMessage()]
     assert record.name == f"gemstone_aio.service.{Talker.name}"
+
+
+def test_rabbitmq_names_stay_within_amqp_limits() -> None:
+    """An event whose queue names RabbitMQ could not take is refused with its reason; an
+    instance's broadcast queue name is cut to fit, keeping the instance id."""
+    from gemstone_aio.event._amqp_topology import check_event_name, instance_queue_name
+
+    check_event_name("e" * 234)  # gemstone.dead-letter. + 234 bytes = 255
+    with pytest.raises(ValueError, match="too long for RabbitMQ"):
+        check_event_name("e" * 235)
+    name = instance_queue_name("e" * 200, "service" * 20, "0123456789ab")
+    assert len(name.encode()) == 255
+    assert name.endswith(".0123456789ab")
+    assert name.startswith("gemstone.broadcast." + "e" * 200 + ".service")

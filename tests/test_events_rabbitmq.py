@@ -266,3 +266,20 @@ async def test_a_classic_task_queue_of_an_older_version_keeps_working(
     await asyncio.to_thread(rabbitmq_node.ctl, "delete_queue", TASKS_PREFIX + event, "--if-empty")
     async with running(subscriber(event, rabbitmq_url, recorder)):
         assert await asyncio.to_thread(queue_type) == "quorum"
+
+
+async def test_a_topology_the_broker_refuses_fails_start_up_saying_why(rabbitmq_url: str) -> None:
+    """Another program made ``gemstone.dead-letter.E`` with other arguments: RabbitMQ will
+    never take the subscriber's declaration, so the service does not start, and the
+    broker's reason is the error (no silent subscriber that consumes nothing)."""
+    event, recorder = unique("refused"), Recorder()
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_queue(
+            f"gemstone.dead-letter.{event}", durable=True, arguments={"x-max-length": 10}
+        )
+        with pytest.raises(aio_pika.exceptions.ChannelPreconditionFailed, match="x-max-length"):
+            async with running(subscriber(event, rabbitmq_url, recorder)):
+                pass
+        await channel.queue_delete(f"gemstone.dead-letter.{event}")

@@ -34,9 +34,14 @@ from typing import Any, Final
 import aio_pika
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from aio_pika.connection import make_url
-from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from aio_pika.exceptions import (
+    CONNECTION_EXCEPTIONS,
+    ChannelNotFoundEntity,
+    ChannelPreconditionFailed,
+)
+from aiormq.exceptions import ChannelAccessRefused
 
-__all__ = ["BrokerLink", "describe_error", "forget_owner"]
+__all__ = ["REFUSALS", "BrokerLink", "describe_error", "forget_owner"]
 
 _log = logging.getLogger("gemstone_aio.event.rabbitmq")
 
@@ -58,6 +63,10 @@ _LIBRARY_LOGGERS: Final = (
     "aio_pika.message",
     "aio_pika.tools",
 )
+
+
+# What the broker answers to a declaration it will never accept.
+REFUSALS: Final = (ChannelAccessRefused, ChannelNotFoundEntity, ChannelPreconditionFailed)
 
 
 def describe_error(exc: BaseException | None) -> str:
@@ -290,6 +299,15 @@ class BrokerLink:
                 return
             try:
                 await self._on_up()
+            except REFUSALS as exc:
+                # The broker refused a declaration (arguments, permissions): no
+                # reconnection will change that. Say so; what did work is used.
+                _log.error(
+                    "%s: RabbitMQ at %s refused to set up events: %s",
+                    self.who,
+                    self.safe_url,
+                    describe_error(exc),
+                )
             except CONNECTION_EXCEPTIONS as exc:
                 # Lost again while setting up: the next reconnection calls us again.
                 self.note(describe_error(exc))

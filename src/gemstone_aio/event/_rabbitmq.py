@@ -42,7 +42,7 @@ from yarl import URL
 
 from ..errors import EventPublishError, ServiceConfigurationError
 from ..tls import client_context
-from ._amqp_connection import BrokerLink, forget_owner
+from ._amqp_connection import REFUSALS, BrokerLink, forget_owner
 from ._amqp_consumer import AmqpDelivery, SharedQueueConsumer
 from ._amqp_topology import (
     BROADCAST_PREFIX,
@@ -440,9 +440,12 @@ class RabbitMqEventTransport(BaseEventTransport):
         self._subscriptions = list(subscriptions)
         self._consuming = True
         if self._link is not None and self._link.is_up:
-            # Lost meanwhile: declared when the connection is back (_on_up).
-            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+            try:
                 await self._declare_consumers()
+            except REFUSALS:
+                raise  # the broker will not take the topology: start-up fails, saying why
+            except CONNECTION_EXCEPTIONS:
+                pass  # lost meanwhile: declared when the connection is back (_on_up)
 
     async def _declare_consumers(self) -> None:
         assert self._consumers_lock is not None

@@ -11,7 +11,7 @@ of its own, named after the event:
 - ``E.tasks``: the direct exchange ``gemstone.tasks.E``, routing key ``tasks`` (the
   address), which routes to the durable queue ``gemstone.tasks.E``. A **send**
   operation when the service emits ``E`` one-of-N (persistent, delivery mode 2).
-- ``E.broadcast-queue``: the exclusive, auto-delete queue each instance of a subscribing
+- ``E.broadcast-queue``: the durable, expiring queue each instance of a subscribing
   service binds to the fanout exchange (server-named, so its address is ``null``).
 - ``E.tasks-queue``: the durable queue ``gemstone.tasks.E`` the instances of the
   subscribing services compete on.
@@ -65,7 +65,8 @@ _DEAD_LETTER: Final = "dead-letter"
 
 _BROADCAST_TEXT: Final = (
     "Broadcast: every running instance of every subscribing service handles each event "
-    "once (each instance has its own exclusive queue bound to the fanout exchange)."
+    "once (each instance has its own durable queue bound to the fanout exchange, kept "
+    "across broker restarts while the instance lives and expiring once it is gone)."
 )
 _ONE_OF_N_TEXT: Final = (
     "One-of-N: exactly one instance of the subscribing services handles each event, at "
@@ -210,7 +211,7 @@ def _add_event(
             _BROADCAST,
             f"The service emits {info.name} to every subscribing instance: publish to "
             f"`{exchange}`, transient (delivery mode 1), with publisher confirms.",
-            {"deliveryMode": 1, "mandatory": False},
+            {"deliveryMode": 2, "mandatory": False},
         )
     if False in info.modes:
         channel = f"{key}.tasks"
@@ -251,18 +252,20 @@ def _add_handled(
     channels[f"{key}.broadcast-queue"] = _channel(
         None,
         f"{info.name}: this instance's broadcast queue",
-        f"A server-named queue (exclusive, auto-delete) bound to the fanout exchange "
-        f"`{BROADCAST_PREFIX}{info.name}`: each instance of the service has its own. "
-        + _BROADCAST_TEXT,
-        {"is": "queue", "queue": {"durable": False, "exclusive": True, "autoDelete": True}},
+        f"The durable queue `{BROADCAST_PREFIX}{info.name}.<service>.<instance>` bound to "
+        f"the fanout exchange `{BROADCAST_PREFIX}{info.name}`: each instance of the service "
+        "has its own, declared with `x-expires` so the queue of an instance that died goes "
+        "away; the instance deletes it when it stops. " + _BROADCAST_TEXT,
+        {"is": "queue", "queue": {"durable": True, "exclusive": False, "autoDelete": False}},
         key,
     )
     channels[f"{key}.tasks-queue"] = _channel(
         queue,
         f"{info.name}: the shared one-of-N queue",
-        f"The durable queue `{queue}`, bound to the direct exchange `{queue}` with routing "
-        f"key `{TASKS_ROUTING_KEY}`; the instances of the subscribing services compete on "
-        "it. " + _ONE_OF_N_TEXT,
+        f"The durable quorum queue `{queue}` (`x-queue-type: quorum`: the broker counts "
+        "deliveries in `x-delivery-count`), bound to the direct exchange "
+        f"`{queue}` with routing key `{TASKS_ROUTING_KEY}`; the instances of the subscribing "
+        "services compete on it. " + _ONE_OF_N_TEXT,
         {
             "is": "queue",
             "queue": {"name": queue, "durable": True, "exclusive": False, "autoDelete": False},
