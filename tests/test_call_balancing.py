@@ -407,6 +407,21 @@ async def test_the_client_balances_every_call(start_registry: RegistryFactory) -
         assert one.result() in answers
 
 
+async def test_blocking_use_calls_the_instance_of_its_url(start_registry: RegistryFactory) -> None:
+    """From a thread without an event loop the client calls its ``url`` as a RemoteService."""
+    registry = await start_registry()
+    name = unique()
+    first, second = Store(), Store()
+    async with serving(first), serving(second), caller_of(registry) as (caller, _):
+        await announce(registry, name, str(first.accessible_at), str(second.accessible_at))
+        service = await caller.get_service(name)
+        try:
+            for _ in range(3):
+                assert await asyncio.to_thread(service.methods.read) == service.url
+        finally:
+            await service.close()
+
+
 # -- metrics ------------------------------------------------------------------------------
 
 

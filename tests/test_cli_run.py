@@ -313,3 +313,51 @@ async def test_shell_completion_is_enabled() -> None:
     completed = await asyncio.create_subprocess_exec(script, stdout=PIPE, stderr=PIPE, env=env)
     out, err = await asyncio.wait_for(completed.communicate(), 30)
     assert out.decode().split() == ["call", "call-raw"], err.decode()
+
+
+PIDS = """
+import os
+
+import gemstone_aio as gemstone
+
+
+class Pids(gemstone.MicroService):
+    name = "pids"
+
+    @gemstone.exposed_method()
+    async def pid(self) -> int:
+        return os.getpid()
+"""
+
+
+async def test_run_with_workers_serves_from_several_processes(tmp_path: Path) -> None:
+    path = tmp_path / "pids.py"
+    path.write_text(PIDS)
+    port = free_port()
+    proc = await start_cli("run", f"{path}:Pids", "--port", str(port), "--workers", "2")
+    try:
+        await wait_for_line(proc.stderr, "supervising 2 workers")
+        url = f"http://127.0.0.1:{port}/api"
+        seen: set[int] = set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while len(seen) < 2:
+            assert loop.time() < deadline, seen
+            try:
+                async with RemoteService(url, timeout=5) as client:  # a new connection each
+                    seen.add(await client.call("pid"))
+            except gemstone_aio.GemstoneError:
+                await asyncio.sleep(0.1)
+        assert proc.pid not in seen
+    finally:
+        code = await stop(proc)
+    assert code == 0
+
+
+async def test_reload_and_workers_are_refused_together(tmp_path: Path) -> None:
+    path = tmp_path / "pids.py"
+    path.write_text(PIDS)
+    proc = await start_cli("run", f"{path}:Pids", "--workers", "2", "--reload")
+    _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert b"--reload and --workers do not go together" in stderr

@@ -182,6 +182,15 @@ def run(
     port: Annotated[
         int | None, typer.Option("--port", help="TCP port (0: any free port).", show_default=False)
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Worker processes sharing the port (SO_REUSEPORT), supervised.",
+            show_default=False,
+            min=1,
+        ),
+    ] = None,
     reload: Annotated[
         bool, typer.Option("--reload", help="Restart when a .py file changes (development only).")
     ] = False,
@@ -210,8 +219,13 @@ def run(
         *serve_tls_args(
             ssl_certfile, ssl_keyfile, ssl_keyfile_password, ssl_ca_certs, ssl_cert_reqs
         ),
+        *(["--worker-processes", str(workers)] if workers is not None else []),
         *ctx.args,
     ]
+    if reload and workers is not None and workers > 1:
+        fail(
+            "--reload and --workers do not go together: reload restarts one process", ExitCode.USAGE
+        )
     if not reload:
         serve_target(target, host, port, extra)
         return

@@ -59,7 +59,9 @@ class DiscoveredService(RemoteService):
     is tried again on another instance when that is safe (see ``docs/resilience.md``):
     any call whose connection could not be opened, an idempotent call after a broken
     connection, ``-32002`` or ``-32005``. Closing it is harmless: the locator owns the
-    connection pool.
+    connection pool. Used from a thread without an event loop (blocking calls), it calls
+    the instance of its ``url`` only, as a :class:`RemoteService` would: the balancing
+    state belongs to the service's event loop.
 
     Attributes:
         pattern: The glob given to ``get_service``.
@@ -90,6 +92,10 @@ class DiscoveredService(RemoteService):
             return runner.session()
         return self._locator.session()
 
+    def _blocking(self) -> bool:
+        runner = self._runner
+        return runner is not None and runner.is_current()
+
     async def request(
         self,
         method: str,
@@ -109,6 +115,8 @@ class DiscoveredService(RemoteService):
             idempotent: Whether the call may run twice: ``None`` (the default) asks the
                 service (``x-idempotent`` in its ``rpc.discover``) when it matters.
         """
+        if self._blocking():
+            return await super().request(method, params, timeout=timeout, notification=notification)
         request_id = None if notification else next_id()
         body = jsonrpc.dumps(make_message(method, params, request_id))
         url, reply = await self._attempts(
@@ -119,6 +127,8 @@ class DiscoveredService(RemoteService):
         return single_result(url, reply, request_id)
 
     async def _post(self, body: bytes, timeout: float | _Unset | None, label: str) -> Any:
+        if self._blocking():
+            return await super()._post(body, timeout, label)
         # A batch (post()): sent again only when it was not sent at all.
         return (await self._attempts(body, timeout, label, None, False, single=False))[1]
 
