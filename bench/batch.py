@@ -9,9 +9,9 @@ import asyncio
 import json
 import sys
 import time
-from typing import Any
 
 import gemstone_aio as gemstone
+from gemstone_aio.protocol import CallContext
 from gemstone_aio.server import ROUTER_KEY
 
 
@@ -22,14 +22,6 @@ class Hello(gemstone.MicroService):
     @gemstone.exposed_method()
     async def say_hello(self, name: str) -> str:
         return "hello " + name
-
-
-class _Context:
-    async def is_authenticated(self) -> bool:
-        return False
-
-    def handler_reference(self) -> Any:
-        return None
 
 
 async def main() -> None:
@@ -43,7 +35,7 @@ async def main() -> None:
         ]
     ).encode()
     single = b'{"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "w"}, "id": 1}'
-    context = _Context()
+    context = CallContext()  # an anonymous caller
     for _ in range(3):
         await router.handle(body, context)
     rounds = 20_000 // size

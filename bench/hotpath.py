@@ -37,6 +37,7 @@ from aiohttp import web  # noqa: E402
 from aiohttp.test_utils import make_mocked_request  # noqa: E402
 from servers import Hello, bare_handler  # noqa: E402
 
+from gemstone_aio.protocol import CallContext  # noqa: E402
 from gemstone_aio.server import ROUTER_KEY  # noqa: E402
 
 HELLO = {"jsonrpc": "2.0", "method": "say_hello", "params": {"name": "world"}, "id": 1}
@@ -66,14 +67,6 @@ CASES: list[tuple[str, str, int, str]] = [
 DEFAULT_ITERATIONS = {"router": 5000, "endpoint": 3000, "bare": 3000}
 
 
-class _Context:
-    async def is_authenticated(self) -> bool:
-        return False
-
-    def handler_reference(self) -> Any:
-        return None
-
-
 class _Payload:
     """The little of aiohttp's StreamReader that the handlers use: a body received whole."""
 
@@ -98,7 +91,7 @@ def _workload(target: str, body: bytes) -> tuple[Callable[[], Awaitable[Any]], A
     """Return one call of the case and the app to clean up (or None)."""
     if target == "router":
         app = Hello().make_app()
-        router, context = app[ROUTER_KEY], _Context()
+        router, context = app[ROUTER_KEY], CallContext()
         return (lambda: router.handle(body, context)), app
     if target == "endpoint":
         app = Hello().make_app()

@@ -170,18 +170,11 @@ def _bench_service(metrics: bool) -> object:
     return Bench()
 
 
-class _NoCaller:
-    async def is_authenticated(self) -> bool:
-        return False
-
-    def handler_reference(self) -> None:
-        return None
-
-
 def micro(repeats: int = 25, calls: int = 2000) -> None:
     """Time router dispatch of one call with and without the metrics observer."""
     import asyncio
 
+    from gemstone_aio.protocol import CallContext
     from gemstone_aio.server import ROUTER_KEY
 
     body = b'{"jsonrpc": "2.0", "method": "add", "params": [1, 2], "id": 1}'
@@ -189,7 +182,7 @@ def micro(repeats: int = 25, calls: int = 2000) -> None:
         "baseline": _bench_service(False).make_app()[ROUTER_KEY],  # type: ignore[attr-defined]
         "metrics": _bench_service(True).make_app()[ROUTER_KEY],  # type: ignore[attr-defined]
     }
-    caller = _NoCaller()
+    caller = CallContext()
 
     async def run(router: object) -> float:
         handle = router.handle  # type: ignore[attr-defined]

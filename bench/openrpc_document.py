@@ -22,6 +22,7 @@ from typing import Any
 import pydantic
 
 import gemstone_aio as gemstone
+from gemstone_aio.protocol import CallContext
 from gemstone_aio.protocol import _jsonrpc as jsonrpc
 from gemstone_aio.server import ROUTER_KEY
 
@@ -35,14 +36,6 @@ class Payload(pydantic.BaseModel):
     name: str
     kind: Kind = Kind.A
     tags: list[str] = []
-
-
-class _Context:
-    async def is_authenticated(self) -> bool:
-        return False
-
-    def handler_reference(self) -> Any:
-        return None
 
 
 def make_service(methods: int) -> type[gemstone.MicroService]:
@@ -72,7 +65,7 @@ def make_service(methods: int) -> type[gemstone.MicroService]:
 
 
 async def time_call(router: Any, body: bytes, rounds: int) -> float:
-    context = _Context()
+    context = CallContext()
     samples = []
     for _ in range(rounds):
         started = time.perf_counter()
@@ -83,7 +76,7 @@ async def time_call(router: Any, body: bytes, rounds: int) -> float:
 
 async def worst_ping_during_first_discover(methods: int, discover: bytes, ping: bytes) -> float:
     router = make_service(methods)().make_app()[ROUTER_KEY]
-    task = asyncio.ensure_future(router.handle(discover, _Context()))
+    task = asyncio.ensure_future(router.handle(discover, CallContext()))
     worst = 0.0
     while not task.done():
         worst = max(worst, await time_call(router, ping, 1))
@@ -106,7 +99,7 @@ async def main() -> None:
         build = time.perf_counter() - started
         router = app[ROUTER_KEY]
         started = time.perf_counter()
-        answer = await router.handle(discover, _Context())
+        answer = await router.handle(discover, CallContext())
         first = time.perf_counter() - started
         assert answer is not None
         cached = await time_call(router, discover, 50)

@@ -165,13 +165,11 @@ class DiscoveredService(RemoteService):
         budget = locator.retry_budget(self.pattern)
         budget.deposit()
         tried: set[str] = set()
-        peer = self._take_first()
-        last: tuple[str, Any] | None = None
+        peer = self._take_first() or await locator.pick(self.pattern, tried)
+        if peer is None:
+            raise ServiceNotFoundError(self.pattern, "no instance is registered")
+        last: tuple[str, Any]  # the last failed attempt's URL and error (or answer)
         for attempt in range(policy.max_attempts):
-            if peer is None:
-                peer = await locator.pick(self.pattern, tried)
-                if peer is None:
-                    break
             tried.add(peer.url)
             self.url = peer.url
             if deadline is not None and loop.time() >= deadline:
@@ -183,20 +181,22 @@ class DiscoveredService(RemoteService):
             if outcome == "timeout":
                 result = transport_error(peer.url, TimeoutError(), seconds, inherited)
             last = peer.url, result
-            peer = None
             if repeat == "never" or attempt + 1 >= policy.max_attempts:
                 break
             if deadline is not None and loop.time() >= deadline:
                 break
-            if repeat == "idempotent":
-                if not await self._may_repeat(method, idempotent, deadline, tried):
-                    break
-                if not budget.withdraw():
-                    locator.metrics.retry_denied(self.pattern)
-                    break
+            if repeat == "idempotent" and not await self._may_repeat(
+                method, idempotent, deadline, tried
+            ):
+                break
+            next_peer = await locator.pick(self.pattern, tried)
+            if next_peer is None:
+                break  # no other instance to try
+            if repeat == "idempotent" and not budget.withdraw():
+                locator.metrics.retry_denied(self.pattern)
+                break
             locator.metrics.call_retried(self.pattern, outcome)
-        if last is None:
-            raise ServiceNotFoundError(self.pattern, "no instance is registered")
+            peer = next_peer
         url, result = last
         if isinstance(result, GemstoneTransportError):
             raise result
