@@ -81,16 +81,7 @@ class _Inbox:
     def notify(self) -> None:
         with self._lock:
             wakers = list(self._wakers)
-        try:
-            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        for loop, event in wakers:
-            if loop is current:
-                event.set()
-            else:
-                with contextlib.suppress(RuntimeError):  # that loop is closed
-                    loop.call_soon_threadsafe(event.set)
+        wake_all(wakers)
 
     def take(self) -> _Message | None:
         with self._lock:
@@ -357,3 +348,17 @@ def _warn_no_subscriber(event_name: str, service_name: str) -> None:
         "(see docs/events.md)",
         event_name,
     )
+
+
+def wake_all(wakers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
+    """Set each ``(loop, event)``: at once on the running loop, thread-safely on others."""
+    try:
+        current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        current = None
+    for loop, event in wakers:
+        if loop is current:
+            event.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # that loop is closed
+                loop.call_soon_threadsafe(event.set)

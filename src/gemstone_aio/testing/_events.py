@@ -8,7 +8,6 @@ its real transport (in memory or RabbitMQ), so the same assertions hold on both.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..event._base import BaseEventTransport, Delivery, OutgoingEvent, Subscription
+from ..event._memory import wake_all
 
 __all__ = [
     "CapturingTransport",
@@ -116,16 +116,7 @@ class EventCapture:
     def _wake(self) -> None:
         with self._lock:
             wakers = list(self._wakers)
-        try:
-            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        for loop, event in wakers:
-            if loop is current:
-                event.set()
-            else:
-                with contextlib.suppress(RuntimeError):  # that loop is closed
-                    loop.call_soon_threadsafe(event.set)
+        wake_all(wakers)
 
     # -- reading -----------------------------------------------------------------------
 
