@@ -1,9 +1,9 @@
 """One worker process against two on this machine: requests/s and server CPU per request.
 
-Run: ``python bench/workers.py [--seconds 5] [--rounds 5] [--connections 32] [--pin 1]
-[--loop asyncio|uvloop] [--src PATH]`` (needs ``wrk``, the Debian package, and
-``taskset``; everything on 127.0.0.1, on free ports, in processes this script starts and
-stops).
+Run: ``python bench/workers.py [--seconds 5] [--rounds 5] [--connections 32] [--pin CORE]
+[--loop asyncio|uvloop] [--src PATH]`` (needs ``wrk``, the Debian package, and for
+``--pin`` ``taskset``; everything on 127.0.0.1, on free ports, in processes this script
+starts and stops).
 
 Two servers of the same service run side by side for the whole benchmark: one with
 ``worker_processes = 1`` (a plain process) and one with ``worker_processes = 2`` (a
@@ -11,11 +11,13 @@ supervisor and two workers sharing the port with ``SO_REUSEPORT``). The method i
 trivial async one (``say_hello(name: str)``, the same request body as the "async method"
 case of ``bench/run.py``), metrics off as installed without the ``metrics`` extra.
 
-The load is ``wrk -t1`` (one thread: as little of the machine as wrk can take), pinned
-to one core with ``taskset -c PIN`` (``--pin none``: not pinned). Each round measures
-both servers back to back, odd rounds in the other order; every figure printed is a
-median over the rounds, and the ratios (2 workers / 1 worker) are medians of the
-per-round ratios.
+The load is ``wrk -t1`` (one thread: as little of the machine as wrk can take, at most
+one core), not pinned by default: ``--pin CORE`` runs it under ``taskset -c CORE``. On
+this 2-core machine pinning it to core 1 changed nothing measurable (ratio 1.99x
+pinned, 1.98x not, the same CPU per request), so the default leaves the scheduler free.
+Each round measures both servers back to back, odd rounds in the other order; every
+figure printed is a median over the rounds, and the ratios (2 workers / 1 worker) are
+medians of the per-round ratios.
 
 Figures per run:
 
@@ -26,7 +28,11 @@ Figures per run:
 - wrk's own CPU per request (user + system, once reaped), to see what the load generator
   takes from the two cores: with it, the most two workers can serve is about
   ``cores / (server CPU + wrk CPU per request)``, the "CPU bound" column;
-- how the requests were spread: each worker's share of the server CPU.
+- how the requests were spread: each worker's share of the server CPU;
+- what everything else on the machine used meanwhile (its busy time from ``/proc/stat``
+  less the server's and wrk's), in cores: a round disturbed by other work shows tens of
+  percent (the two accountings differ by about -10% of a core with one worker at full
+  speed, so small negative figures are noise, not a measurement).
 
 ``--src PATH`` runs the servers on another copy of the sources.
 """
@@ -182,6 +188,13 @@ class Run:
     server_us: float  # server CPU per request, µs
     wrk_us: float  # wrk's CPU per request, µs
     shares: list[float]  # each worker's share of the server CPU
+    others: float  # cores' worth of CPU used by everything else on the machine meanwhile
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy so far (``/proc/stat``, all cores)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # not idle, iowait
 
 
 def wrk(url: str, seconds: int, connections: int, pin: str | None, script: Path) -> str:
@@ -202,7 +215,9 @@ def measure(server: Server, args: argparse.Namespace, script: Path) -> Run:
     url = f"http://127.0.0.1:{server.port}/api"
     before = server.cpu()
     times_before = os.times()  # wrk's CPU: the reaped children's times (servers run on)
+    busy_before = machine_busy()
     out = wrk(url, args.seconds, args.connections, args.pin, script)
+    busy_after = machine_busy()
     times_after = os.times()
     after = server.cpu()
     server.check_unchanged()
@@ -217,7 +232,10 @@ def measure(server: Server, args: argparse.Namespace, script: Path) -> Run:
     )
     workers = [pid for pid in server.pids if server.workers == 1 or pid != server.pids[0]]
     shares = [used[pid] / total if total else 0.0 for pid in workers]
-    return Run(rps, requests, total / requests * 1e6, wrk_cpu / requests * 1e6, shares)
+    others = (busy_after - busy_before - total - wrk_cpu) / (
+        times_after.elapsed - times_before.elapsed
+    )
+    return Run(rps, requests, total / requests * 1e6, wrk_cpu / requests * 1e6, shares, others)
 
 
 def main() -> None:
@@ -225,9 +243,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument(
-        "--pin", default=str((os.cpu_count() or 1) - 1), help="core for wrk, or 'none'"
-    )
+    parser.add_argument("--pin", default="none", help="the core wrk runs on (default: none)")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="gemstone_aio from here")
     args = parser.parse_args()
@@ -270,7 +286,8 @@ def main() -> None:
                     f"2 workers {two.rps:,.0f} req/s {two.server_us:.0f} µs/req "
                     f"(worker shares {'/'.join(f'{s:.0%}' for s in two.shares)}); "
                     f"ratios {two.rps / one.rps:.2f}x req/s, "
-                    f"{two.server_us / one.server_us:.2f}x CPU/req",
+                    f"{two.server_us / one.server_us:.2f}x CPU/req; other processes "
+                    f"{one.others:.0%}/{two.others:.0%} of a core",
                     flush=True,
                 )
         finally:
