@@ -24,7 +24,6 @@ class InFlight:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._idle: asyncio.Event | None = None  # made when the drain begins
         self.cutting = False
-        self.cut_count = 0
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -61,7 +60,6 @@ class InFlight:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        self.cut_count += len(tasks)
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
         return len(tasks)
