@@ -47,6 +47,7 @@ __all__ = [
     "success_answer",
     "success_response",
     "too_deep",
+    "walk_above",
 ]
 
 Id: TypeAlias = str | int | float | None
@@ -188,12 +189,18 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
     return nests_deeper(value, limit - 1)
 
 
-def depth_to_check(size: int, max_depth: int | None) -> int | None:
-    """The nesting limit a body of ``size`` bytes must be walked for, or ``None``.
+def walk_above(max_depth: int | None) -> float:
+    """The body size in bytes above which nesting deeper than ``max_depth`` is possible.
 
-    Nesting N levels deep takes at least 2N bytes: smaller bodies need no walk.
+    Nesting N levels deep takes at least 2N bytes: bodies up to twice the limit need no
+    walk (infinite when there is no limit).
     """
-    return max_depth if max_depth is not None and size > 2 * max_depth else None
+    return math.inf if max_depth is None else 2 * max_depth
+
+
+def depth_to_check(size: int, max_depth: int | None) -> int | None:
+    """The nesting limit a body of ``size`` bytes must be walked for, or ``None``."""
+    return max_depth if size > walk_above(max_depth) else None
 
 
 def too_deep(max_depth: int) -> RequestTooLarge:
@@ -314,10 +321,20 @@ def success_answer(id: Id, result: Any) -> bytes:
         ValueError: ``result`` holds an infinite or NaN float (JSON has no such number).
     """
     answer = pydantic_core.to_json({"jsonrpc": "2.0", "result": result, "id": id})
-    # Only an answer that spells one of them is looked at again (a string may hold them).
-    if (b"Infinity" in answer or b"NaN" in answer) and has_non_finite(result):
-        raise ValueError("the result holds an infinite or NaN number, which JSON cannot carry")
-    return answer
+    cls = result.__class__
+    if cls in _NO_FLOAT_CLASSES:  # the usual results cannot hold a float at all
+        return answer
+    if cls is float:
+        if math.isfinite(result):
+            return answer
+    # Anything else is looked at again only when its answer spells one of them (a string
+    # may hold them too).
+    elif not (b"Infinity" in answer or b"NaN" in answer) or not has_non_finite(result):
+        return answer
+    raise ValueError("the result holds an infinite or NaN number, which JSON cannot carry")
+
+
+_NO_FLOAT_CLASSES: Final = frozenset({str, int, bool, type(None)})
 
 
 def success_response(id: Id, result: Any) -> dict[str, Any]:

@@ -161,6 +161,7 @@ class Router:
         self._debug = debug
         self._default_timeout = default_timeout
         self._max_json_depth = max_json_depth
+        self._walk_above = jsonrpc.walk_above(max_json_depth)
         self._batches = BatchRunner(
             self.answer,
             max_batch_length=max_batch_length,
@@ -182,10 +183,11 @@ class Router:
             return _ready(self._unparsable(body))
         if decoded.__class__ is list:
             return self._batches.run(decoded, len(body), context)
-        try:
-            jsonrpc.check_depth(decoded, len(body), self._max_json_depth)
-        except JsonRpcError as exc:
-            return _ready(jsonrpc.error_answer(None, exc))
+        if len(body) > self._walk_above:  # only bodies this large can nest too deep
+            try:
+                jsonrpc.check_depth(decoded, len(body), self._max_json_depth)
+            except JsonRpcError as exc:
+                return _ready(jsonrpc.error_answer(None, exc))
         return self.answer(jsonrpc.parse_object(decoded), context)
 
     @staticmethod

@@ -30,7 +30,7 @@ from aiohttp import hdrs, web
 from multidict import istr
 
 from ..errors import InvalidRequest, JsonRpcError, RequestTooLarge
-from ..observability._logs import sanitize_request_id
+from ..observability._logs import new_request_id, sanitize_request_id
 from ..observability._metrics import MetricsHooks
 from ..protocol import (
     TIMEOUT_HEADER,
@@ -170,7 +170,10 @@ def _make_endpoint(
                 return _too_large(service)
             except TimeoutError:
                 return _body_too_slow(service)
-            request_id = sanitize_request_id(headers.get(id_header)) if id_header else None
+            request_id = None
+            if id_header:
+                supplied = headers.get(id_header)
+                request_id = new_request_id() if supplied is None else sanitize_request_id(supplied)
             budget = headers.get(_TIMEOUT_HEADER)
             deadline = None
             if budget is not None:
