@@ -7,6 +7,11 @@ ratios, next to the server CPU time per request.
 
     python bench/rpc_throughput.py [--seconds 5] [--rounds 3] [--connections 32]
         [--case async|blocking|model|batch] [--loop asyncio|uvloop] [--src PATH]
+        [--steady-client]
+
+``--steady-client`` pins the servers to CPU 0 and wrk to CPU 1 and keeps CPU 1 awake
+(see ``_harness.steady_client``: on a virtual machine, waking an idle wrk costs a slow
+server more per request than a fast one, which exaggerates every ratio).
 
 ``--src`` imports gemstone-aio from another checkout (``git worktree add /tmp/before
 REV``, then ``--src /tmp/before/src``), for before/after figures.
@@ -20,7 +25,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from _harness import HERE, ROOT, Server, wrk
+from _harness import HERE, ROOT, Server, steady_client, wrk
 from run import CASES
 
 # The suite's request bodies, by short name.
@@ -35,7 +40,13 @@ def main() -> None:
     parser.add_argument("--case", choices=sorted(BODIES), default="async")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="gemstone_aio from here")
+    parser.add_argument("--steady-client", action="store_true", help="keep wrk's CPU awake")
     args = parser.parse_args()
+    with steady_client(args.steady_client):
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
     servers = [
         Server(
             kind,
@@ -62,8 +73,9 @@ def main() -> None:
     ratio = statistics.median(o / b for o, b in zip(rps["gemstone"], rps["bare"], strict=True))
     cpu_ratio = statistics.median(b / o for o, b in zip(cpu["gemstone"], cpu["bare"], strict=True))
     bare, ours = statistics.median(rps["bare"]), statistics.median(rps["gemstone"])
+    steady = " (steady client)" if args.steady_client else ""
     print(
-        f"{args.case} on {args.loop}: bare aiohttp {bare:.0f} req/s; gemstone-aio {ours:.0f} "
+        f"{args.case} on {args.loop}{steady}: bare aiohttp {bare:.0f} req/s; gemstone-aio {ours:.0f} "
         f"req/s; ratio {ratio:.2f} (median of per-round ratios)"
     )
     bare_cpu, our_cpu = statistics.median(cpu["bare"]), statistics.median(cpu["gemstone"])
