@@ -10,6 +10,7 @@ divided by the calls.
 
     python bench/rpc_instructions.py [--calls 3000] [--connections 32] [--rounds 2]
         [--loops asyncio,uvloop] [--case async|blocking|model|batch] [--src PATH]
+        [--set NAME=JSON ...]
 
 The ratio printed is bare / gemstone-aio: 1.00 would mean the framework costs nothing
 beyond the bare handler's JSON work. It does not see cache misses, so wall-clock ratios
@@ -64,7 +65,16 @@ async def _post(port: int, body: bytes, calls: int, connections: int) -> None:
     await asyncio.gather(*(one_connection(per) for _ in range(connections)))
 
 
-def measure(kind: str, *, loop: str, body: bytes, calls: int, connections: int, src: Path) -> float:
+def measure(
+    kind: str,
+    *,
+    loop: str,
+    body: bytes,
+    calls: int,
+    connections: int,
+    src: Path,
+    settings: tuple[str, ...] = (),
+) -> float:
     """Return the instructions ``kind``'s server executed per call."""
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
@@ -81,6 +91,7 @@ def measure(kind: str, *, loop: str, body: bytes, calls: int, connections: int, 
                 str(port),
                 "--loop",
                 loop,
+                *(f"--set={setting}" for setting in settings if kind == "gemstone"),
             ],
             env={**os.environ, "PYTHONPATH": str(src)},
             stdout=subprocess.DEVNULL,
@@ -107,6 +118,13 @@ def main() -> None:
     parser.add_argument("--loops", default="asyncio", help="asyncio, uvloop or asyncio,uvloop")
     parser.add_argument("--case", choices=sorted(BODIES), default="async")
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="gemstone_aio from here")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="set an attribute of the gemstone-aio service (servers.py --set)",
+    )
     args = parser.parse_args()
     loops = [loop.strip() for loop in args.loops.split(",") if loop.strip()]
     if not loops or set(loops) - {"asyncio", "uvloop"}:
@@ -128,6 +146,7 @@ def main() -> None:
                         calls=args.calls,
                         connections=args.connections,
                         src=src,
+                        settings=tuple(args.set),
                     )
                 )
                 print(

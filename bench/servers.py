@@ -1,7 +1,9 @@
 """gemstone-aio and the bare-aiohttp baseline, for the HTTP benchmarks.
 
-``python bench/servers.py {gemstone,bare} PORT [--loop asyncio|uvloop] [--profile OUT]``
-(or ``BENCH_LOOP=uvloop`` in the environment; the flag wins; default ``asyncio``).
+``python bench/servers.py {gemstone,bare} PORT [--loop asyncio|uvloop] [--profile OUT]
+[--set NAME=JSON ...]`` (or ``BENCH_LOOP=uvloop`` in the environment; the flag wins;
+default ``asyncio``). ``--set`` changes an attribute of the gemstone-aio service
+(``--set request_id_header=null``), to measure what one feature costs.
 ``--profile OUT`` runs the server under cProfile (the event loop's thread) and writes
 the statistics to ``OUT`` when it stops (SIGTERM or SIGINT): see ``bench/profile_server.py``.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -107,6 +110,13 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("--loop", choices=LOOPS, default=os.environ.get("BENCH_LOOP", "asyncio"))
     parser.add_argument("--profile", metavar="OUT", help="write cProfile statistics to OUT")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="set an attribute of the gemstone-aio service (a JSON value)",
+    )
     args = parser.parse_args()
     if args.profile is None:
         serve(args)
@@ -126,6 +136,12 @@ def serve(args: argparse.Namespace) -> None:
         import uvloop
     if args.kind == "gemstone":
         service = Hello()
+        for setting in args.set:
+            name, _, value = setting.partition("=")
+            if not hasattr(service, name):
+                parser_error = f"--set {setting}: the service has no attribute {name!r}"
+                raise SystemExit(parser_error)
+            setattr(service, name, json.loads(value))
         service.port = args.port
         service.refresh_accessible_at()
         service.use_uvloop = uvloop is not None
