@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import json
 from typing import Any
 
@@ -594,3 +595,31 @@ async def test_an_escaping_base_exception_fails_the_batch_and_cancels_the_rest()
         await runner.run([request("m", id=n) for n in range(3)], 100, CallContext())
     assert sorted(cancelled) == [1, 2]
     assert asyncio.all_tasks() <= before
+
+
+@pytest.mark.parametrize("concurrency", [1, 16])
+async def test_elements_that_never_wait_start_without_nesting(concurrency: int) -> None:
+    """A long batch of elements that end at once: every one answered, in order, each in a
+    task of its own, and the stack does not grow with the batch (on Python 3.12+ such
+    elements start eagerly and end inside the loop that starts the next one)."""
+    depths: list[int] = []
+    tasks: set[asyncio.Task[Any] | None] = set()
+
+    async def answer(parsed: Request | Invalid, context: CallContext) -> bytes | None:
+        assert isinstance(parsed, Request)
+        depths.append(len(inspect.stack(0)))
+        tasks.add(asyncio.current_task())
+        return json.dumps({"id": parsed.id}).encode()
+
+    runner = BatchRunner(
+        answer, max_batch_length=None, max_json_depth=None, batch_concurrency=concurrency
+    )
+    batch = [request("m", id=n) for n in range(1000)]
+    outer = asyncio.current_task()
+    raw = await asyncio.wait_for(runner.run(batch, 30_000, CallContext()), WAIT)
+    assert raw is not None
+    assert [element["id"] for element in json.loads(raw)] == list(range(1000))
+    assert len(tasks) == 1000
+    assert outer not in tasks
+    assert None not in tasks
+    assert max(depths) - min(depths) <= 5, (min(depths), max(depths))
