@@ -415,6 +415,11 @@ def main() -> None:
         parser.error("--loops takes asyncio, uvloop or both")
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
+    for python in args.also_python:  # before the long runs, not after them
+        try:
+            version_of(python)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            parser.error(f"--also-python {python}: {exc}")
     peers = None if args.no_peers else peers_python()
     ours = versions(sys.executable, ["gemstone-aio", "aiohttp", "pydantic", "aio-pika", "uvloop"])
     theirs = (

@@ -623,3 +623,51 @@ async def test_elements_that_never_wait_start_without_nesting(concurrency: int) 
     assert outer not in tasks
     assert None not in tasks
     assert max(depths) - min(depths) <= 5, (min(depths), max(depths))
+
+
+@pytest.mark.parametrize("how", ["raises", "cancelled"])
+async def test_an_element_failing_at_once_stops_the_batch(how: str) -> None:
+    """An element that fails the batch before it ever waits (eagerly started on Python
+    3.12+): no element after it starts."""
+    ran: list[int] = []
+    gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    gone.cancel()
+
+    async def answer(parsed: Request | Invalid, context: CallContext) -> bytes | None:
+        assert isinstance(parsed, Request)
+        assert isinstance(parsed.id, int)
+        ran.append(parsed.id)
+        if parsed.id == 1:
+            if how == "raises":
+                raise Escape
+            await gone  # already cancelled: CancelledError without a wait
+        return b"{}"
+
+    runner = BatchRunner(answer, max_batch_length=None, max_json_depth=None, batch_concurrency=1)
+    expected = Escape if how == "raises" else asyncio.CancelledError
+    with pytest.raises(expected):
+        await runner.run([request("m", id=n) for n in range(6)], 100, CallContext())
+    assert ran == [0, 1]
+
+
+async def test_the_applications_task_factory_makes_the_element_tasks() -> None:
+    loop = asyncio.get_running_loop()
+    made: list[asyncio.Task[Any]] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **options: Any) -> asyncio.Task[Any]:
+        task = asyncio.Task(coro, loop=loop, **options)
+        made.append(task)
+        return task
+
+    async def answer(parsed: Request | Invalid, context: CallContext) -> bytes | None:
+        assert asyncio.current_task() in made
+        return b"{}"
+
+    runner = BatchRunner(answer, max_batch_length=None, max_json_depth=None, batch_concurrency=4)
+    loop.set_task_factory(factory)
+    try:
+        raw = await runner.run([request("m", id=n) for n in range(10)], 100, CallContext())
+    finally:
+        loop.set_task_factory(None)
+    assert raw == b"[" + b",".join([b"{}"] * 10) + b"]"
+    assert len(made) == 10

@@ -108,6 +108,8 @@ if sys.version_info >= (3, 12):
         coro: Coroutine[Any, Any, None],
         context: contextvars.Context,
     ) -> asyncio.Task[None]:
+        if loop.get_task_factory() is not None:  # the application's own tasks, as it asks
+            return loop.create_task(coro, context=context)
         # Runs its first step now, as the task itself (current_task() is this task).
         return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
 
@@ -167,8 +169,8 @@ class _Elements:
         self._base = contextvars.copy_context()  # the batch's: each element gets a copy
 
     async def run(self) -> None:
-        self._fill()
         try:
+            self._fill()  # eager elements may end (or fail) in here
             await self._done
         finally:
             running = [task for task in self._tasks if not task.done()]
@@ -184,8 +186,9 @@ class _Elements:
             return
         self._filling = True
         try:
-            calls, base = self._calls, self._base
-            while self._next < len(calls) and self._active < self._room:
+            calls, base, done = self._calls, self._base, self._done
+            # An element that failed the batch in its eager start stops the starting.
+            while self._next < len(calls) and self._active < self._room and not done.done():
                 index, request = calls[self._next]
                 self._next += 1
                 self._active += 1
