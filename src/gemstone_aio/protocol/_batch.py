@@ -101,28 +101,6 @@ class BatchRunner:
         return [jsonrpc.parse_object(element) for element in batch]
 
 
-if sys.version_info >= (3, 12):
-
-    def _element_task(
-        loop: asyncio.AbstractEventLoop,
-        coro: Coroutine[Any, Any, None],
-        context: contextvars.Context,
-    ) -> asyncio.Task[None]:
-        if loop.get_task_factory() is not None:  # the application's own tasks, as it asks
-            return loop.create_task(coro, context=context)
-        # Runs its first step now, as the task itself (current_task() is this task).
-        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
-
-else:
-
-    def _element_task(
-        loop: asyncio.AbstractEventLoop,
-        coro: Coroutine[Any, Any, None],
-        context: contextvars.Context,
-    ) -> asyncio.Task[None]:
-        return loop.create_task(coro, context=context)
-
-
 class _Elements:
     """The element tasks of one batch: started in order, at most ``room`` at once.
 
@@ -140,6 +118,7 @@ class _Elements:
         "_calls",
         "_context",
         "_done",
+        "_eager",
         "_filling",
         "_loop",
         "_next",
@@ -164,7 +143,9 @@ class _Elements:
         self._active = 0
         self._filling = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
+        # Eager tasks (Python 3.12+) unless the application makes its own tasks.
+        self._eager = sys.version_info >= (3, 12) and loop.get_task_factory() is None
         self._done: asyncio.Future[None] = self._loop.create_future()
         self._base = contextvars.copy_context()  # the batch's: each element gets a copy
 
@@ -184,9 +165,9 @@ class _Elements:
         # that ended at once), it returns: the loop on the stack goes on.
         if self._filling:
             return
+        calls, base, done, loop = self._calls, self._base, self._done, self._loop
         self._filling = True
         try:
-            calls, base, done = self._calls, self._base, self._done
             # An element that failed the batch in its eager start stops the starting.
             while self._next < len(calls) and self._active < self._room and not done.done():
                 index, request = calls[self._next]
@@ -194,12 +175,17 @@ class _Elements:
                 self._active += 1
                 # Started by an earlier element's task too: the copy is of the batch's
                 # context, never of that element's.
-                coro = self._element(index, request)
-                self._tasks.append(_element_task(self._loop, coro, base.copy()))
+                coro, context = self._element(index, request), base.copy()
+                if sys.version_info >= (3, 12) and self._eager:
+                    # Runs its first step now, as the task itself (current_task() is it).
+                    task = asyncio.Task(coro, loop=loop, context=context, eager_start=True)
+                else:
+                    task = loop.create_task(coro, context=context)
+                self._tasks.append(task)
         finally:
             self._filling = False
-        if self._active == 0 and not self._done.done():
-            self._done.set_result(None)  # every element has ended
+        if self._active == 0 and not done.done():
+            done.set_result(None)  # every element has ended
 
     async def _element(self, index: int, request: jsonrpc.Request) -> None:
         done = self._done
