@@ -77,6 +77,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from _harness import free_port
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 FRONT, BACK = "bench.front", "bench.back"
 WINDOWS = ("baseline", "kill -9", "SIGSTOP", "SIGTERM + restart", "registry restart", "after")
@@ -250,12 +252,6 @@ LOAD = COMMON + textwrap.dedent(
     asyncio.run(main())
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def listens(port: int) -> bool:

@@ -30,6 +30,8 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+from _harness import free_port
+
 from gemstone_aio import RemoteService
 from gemstone_aio.discovery import (
     BaseDiscoveryStrategy,
@@ -43,12 +45,6 @@ PER_NAME = 10
 SIZES = (10, 100, 1_000, 10_000)
 TOKEN = "bench-token"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def url_of(n: int) -> str:

@@ -33,7 +33,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from _harness import free_port
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 NAME = "bench.echo"
@@ -122,12 +123,6 @@ CALLER = textwrap.dedent(
     asyncio.run(main())
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rpc(url: str, method: str, params: Any) -> Any:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import unused_port
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_aiohttp import AiohttpClient
 
@@ -94,12 +94,6 @@ async def caller_of(
         await caller.discovery.aclose()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def silent_server(port: int = 0) -> AsyncIterator[str]:
     """A TCP server that accepts connections and never answers (a frozen process)."""
@@ -137,7 +131,7 @@ async def serving_on(service: Store, port: int) -> AsyncIterator[Store]:
 
 
 def dead_url() -> str:
-    return f"http://127.0.0.1:{free_port()}/api"
+    return f"http://127.0.0.1:{unused_port()}/api"
 
 
 # -- the flag and its publication ---------------------------------------------------------
@@ -226,7 +220,7 @@ async def test_a_frozen_instance_is_ejected_and_probed_back(
     twice as long each time; once it answers again, its probe brings it back."""
     registry = await start_registry()
     name = unique()
-    port = free_port()
+    port = unused_port()
     frozen_url = f"http://127.0.0.1:{port}/api"
     policy = CallPolicy(failure_threshold=2, base_ejection=0.2, max_ejection=0.8, probe_timeout=0.2)
     timeouts: list[str] = []

@@ -14,12 +14,13 @@ import itertools
 import json
 import os
 import signal
-import socket
 import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from aiohttp.test_utils import unused_port
 
 from gemstone_aio import MicroService, RemoteService
 from gemstone_aio.client import CallTimeoutError, ServiceUnavailableError
@@ -126,12 +127,6 @@ CALLER = textwrap.dedent(
 
 class Caller(MicroService):
     name = "resilience-caller"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _instances(
@@ -326,7 +321,7 @@ async def test_a_rolling_restart_under_load_fails_no_call(
     callers_script.write_text(CALLER)
     name = unique("store")
     cache_ttl = 0.5
-    ports = [free_port() for _ in range(3)]
+    ports = [unused_port() for _ in range(3)]
     procs = await _instances(service_process, store, registry, name, ports, cache_ttl)
     urls = [proc.url for proc in procs]
     callers = [

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import unused_port
 
 import gemstone_aio as gemstone
 from gemstone_aio.registry import ServiceRegistry
 from gemstone_aio.testing import serving
-from tests.fixtures.cli import RunCli, WireRecorder, free_port, start_cli
+from tests.fixtures.cli import RunCli, WireRecorder, start_cli
 from tests.fixtures.services import Calculator
 
 
@@ -231,7 +232,7 @@ async def test_jsonrpc_error_prints_code_message_data(
 
 
 async def test_connection_refused_exits_3(gemstone_cli: RunCli) -> None:
-    url = f"http://127.0.0.1:{free_port()}/api"
+    url = f"http://127.0.0.1:{unused_port()}/api"
     result = await gemstone_cli("call_raw", url, "anything")
     assert result.code == 3
     assert result.stderr.startswith(f"error: cannot reach {url}")
@@ -332,7 +333,7 @@ async def test_call_through_registry(calc: Calculator, gemstone_cli: RunCli) -> 
 
 async def test_call_skips_dead_instances(calc: Calculator, gemstone_cli: RunCli) -> None:
     async with serving(ServiceRegistry()) as registry:
-        await registry.ping("calculator", f"http://127.0.0.1:{free_port()}/api")
+        await registry.ping("calculator", f"http://127.0.0.1:{unused_port()}/api")
         assert calc.accessible_at is not None
         await registry.ping("calculator", calc.accessible_at)
         result = await gemstone_cli(
@@ -351,14 +352,14 @@ async def test_call_no_match_exits_4(gemstone_cli: RunCli) -> None:
 
 
 async def test_call_registry_unreachable_exits_3(gemstone_cli: RunCli) -> None:
-    url = f"http://127.0.0.1:{free_port()}/api"
+    url = f"http://127.0.0.1:{unused_port()}/api"
     result = await gemstone_cli("call", "-r", url, "x", "m")
     assert result.code == 3
     assert result.stderr.startswith(f"error: cannot reach {url}")
 
 
 async def test_call_all_instances_dead_exits_3(gemstone_cli: RunCli) -> None:
-    dead = f"http://127.0.0.1:{free_port()}/api"
+    dead = f"http://127.0.0.1:{unused_port()}/api"
     async with serving(ServiceRegistry()) as registry:
         await registry.ping("calculator", dead)
         result = await gemstone_cli("call", "-r", registry.accessible_at, "calculator", "m")

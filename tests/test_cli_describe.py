@@ -7,10 +7,11 @@ import json
 from typing import Any
 
 from aiohttp import web
+from aiohttp.test_utils import unused_port
 
 import gemstone_aio as gemstone
 from gemstone_aio.testing import serving
-from tests.fixtures.cli import DOC, LEGACY_SPECS, RunCli, WireRecorder, free_port
+from tests.fixtures.cli import DOC, LEGACY_SPECS, RunCli, WireRecorder
 
 
 class Shelf(gemstone.MicroService):
@@ -101,7 +102,7 @@ async def test_describe_failures(
     plain_recorder: tuple[WireRecorder, str], gemstone_cli: RunCli
 ) -> None:
     _, url = plain_recorder
-    dead = f"http://127.0.0.1:{free_port()}/api"
+    dead = f"http://127.0.0.1:{unused_port()}/api"
     mute, unreachable = await asyncio.gather(
         gemstone_cli("describe", url), gemstone_cli("describe", dead)
     )

@@ -10,11 +10,12 @@ from typing import Any
 
 import aio_pika
 import pytest
+from aiohttp.test_utils import unused_port
 
 import gemstone_aio as gemstone
 from gemstone_aio.event import RabbitMqEventTransport
 from gemstone_aio.testing import serving
-from tests.fixtures.cli import RunCli, free_port, start_cli
+from tests.fixtures.cli import RunCli, start_cli
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -112,7 +113,7 @@ async def test_task_events_wait_in_their_queue(rabbitmq_url: str, gemstone_cli: 
 
 
 async def test_broker_failures_and_bad_urls(gemstone_cli: RunCli) -> None:
-    dead = f"amqp://guest:guest@127.0.0.1:{free_port()}/"
+    dead = f"amqp://guest:guest@127.0.0.1:{unused_port()}/"
     emit, listen, bad = await asyncio.gather(
         gemstone_cli("emit", "--url", dead, "--timeout", "3", "x", "1"),
         gemstone_cli("listen", "--url", dead, "--timeout", "3", "x"),

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from aiohttp.test_utils import unused_port
 
 from gemstone_aio.client import AccessDeniedError, InvalidParamsError, RemoteService
 from gemstone_aio.testing import serving
-from tests.fixtures.cli import RunCli, free_port, start_cli, stop, wait_for_line
+from tests.fixtures.cli import RunCli, start_cli, stop, wait_for_line
 from tests.fixtures.services import Calculator
 
 
 async def test_registry_command_serves_the_reference_registry(gemstone_cli: RunCli) -> None:
-    port = free_port()
+    port = unused_port()
     url = f"http://127.0.0.1:{port}/api"
     proc = await start_cli("registry", "--port", str(port), "--expiry", "30", "--token", "t0k")
     try:
@@ -51,7 +52,7 @@ async def test_registry_refuses_an_open_registry_on_a_network(gemstone_cli: RunC
 
 
 async def test_registry_takes_the_security_options(gemstone_cli: RunCli) -> None:
-    port = free_port()
+    port = unused_port()
     url = f"http://127.0.0.1:{port}/api"
     proc = await start_cli(
         "registry", "--port", str(port), "--token", "t0k", "--lookups-require-token",

@@ -10,10 +10,11 @@ from asyncio.subprocess import PIPE
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import unused_port
 
 import gemstone_aio
 from gemstone_aio.client import RemoteService
-from tests.fixtures.cli import RunCli, cli_env, free_port, start_cli, stop, wait_for_line
+from tests.fixtures.cli import RunCli, cli_env, start_cli, stop, wait_for_line
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -44,7 +45,7 @@ def write_service(path: Path, tag: str, version: str = "v1") -> Path:
 
 async def test_run_file_with_options(tmp_path: Path) -> None:
     path = write_service(tmp_path / "greeter.py", "file")
-    port = free_port()
+    port = unused_port()
     proc = await start_cli(
         "run",
         f"{path}:Greeter",
@@ -89,7 +90,7 @@ async def test_run_passes_configurables_to_the_configurator(
 ) -> None:
     path = tmp_path / "configured.py"
     path.write_text(CONFIGURED)
-    port = free_port()
+    port = unused_port()
     proc = await start_cli(
         "run", str(path), "--port", str(port), "--greeting", "hey", "--retries=3", "--debug"
     )
@@ -108,7 +109,7 @@ async def test_run_passes_configurables_to_the_configurator(
 
 async def test_run_module_target_picks_the_only_class(tmp_path: Path) -> None:
     write_service(tmp_path / "greeter_mod.py", "mod")
-    port = free_port()
+    port = unused_port()
     proc = await start_cli(
         "run", "greeter_mod", "--host", "127.0.0.1", "--port", str(port), "--no-loud", cwd=tmp_path
     )
@@ -188,7 +189,7 @@ async def test_run_port_in_use_exits_3(tmp_path: Path, gemstone_cli: RunCli) -> 
 
 async def test_reload_restarts_on_change(tmp_path: Path) -> None:
     path = write_service(tmp_path / "live.py", "live")
-    port = free_port()
+    port = unused_port()
     proc = await start_cli("run", "--reload", str(path), "--port", str(port))
     url = f"http://127.0.0.1:{port}/api"
     try:
@@ -252,7 +253,7 @@ async def test_top_level_help_and_version(gemstone_cli: RunCli) -> None:
 async def test_docs_first_session(gemstone_cli: RunCli) -> None:
     """The "first session" of docs/cli.md: run examples/hello_world.py, then call it."""
     example = EXAMPLES / "hello_world.py"
-    port = free_port()
+    port = unused_port()
     proc = await start_cli("run", str(example), "--port", str(port))
     try:
         await wait_for_line(proc.stderr, "serving at")
@@ -270,8 +271,8 @@ async def test_run_a_file_that_imports_its_project_from_the_working_directory() 
     """``gemstone run examples/tutorial/orders.py`` from the checkout: the file imports
     ``examples.tutorial.settings``, which the working directory makes importable. (Run by
     the console script: ``python -m`` would put the working directory on the path itself.)"""
-    port = free_port()
-    env = cli_env({"REGISTRY_URL": f"http://127.0.0.1:{free_port()}/api"})
+    port = unused_port()
+    env = cli_env({"REGISTRY_URL": f"http://127.0.0.1:{unused_port()}/api"})
     proc = await asyncio.create_subprocess_exec(
         _gemstone_script(),
         "run",
@@ -333,7 +334,7 @@ class Pids(gemstone.MicroService):
 async def test_run_with_workers_serves_from_several_processes(tmp_path: Path) -> None:
     path = tmp_path / "pids.py"
     path.write_text(PIDS)
-    port = free_port()
+    port = unused_port()
     proc = await start_cli("run", f"{path}:Pids", "--port", str(port), "--workers", "2")
     try:
         await wait_for_line(proc.stderr, "supervising 2 workers")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-import socket
 import threading
 import time
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import unused_port
 
 import gemstone_aio as gemstone
 from gemstone_aio import RemoteService
@@ -65,16 +65,9 @@ class PingLog(ServiceRegistry):
         return await super().ping(name, url)
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def free_url() -> str:
     """The URL of a port nothing listens on."""
-    return f"http://127.0.0.1:{free_port()}/api"
+    return f"http://127.0.0.1:{unused_port()}/api"
 
 
 async def located(registry: ServiceRegistry, name: str) -> list[str]:
@@ -97,7 +90,7 @@ async def test_start_up_does_not_wait_for_a_down_registry() -> None:
 
 async def test_a_registry_that_comes_up_later_is_registered_with() -> None:
     """The heartbeat retries a registry that was down at start until it answers."""
-    port = free_port()
+    port = unused_port()
     worker = Worker()
     worker.name = unique()  # type: ignore[misc]
     worker.service_registry_urls = [f"http://127.0.0.1:{port}/api"]

@@ -18,12 +18,12 @@ from typing import Any
 
 import aio_pika
 import pytest
+from aiohttp.test_utils import unused_port
 
 import gemstone_aio as gemstone
 from gemstone_aio.testing import serving
 from tests.fixtures.events import Recorder, unique
 from tests.fixtures.rabbitmq import RabbitMqNode
-from tests.test_serving import free_port
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.timeout(120)]
 
@@ -142,5 +142,5 @@ async def test_other_connections_keep_their_library_lines(
     """The filter only concerns gemstone-aio's connections: a plain aio-pika connection of
     the same process to a dead port still logs what aio-pika logs."""
     with caplog.at_level(logging.INFO), pytest.raises(aio_pika.exceptions.AMQPConnectionError):
-        await aio_pika.connect_robust(f"amqp://guest:guest@127.0.0.1:{free_port()}/")
+        await aio_pika.connect_robust(f"amqp://guest:guest@127.0.0.1:{unused_port()}/")
     assert any(r.name.startswith("aiormq") for r in caplog.records)

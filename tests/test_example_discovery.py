@@ -9,22 +9,17 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from aiohttp.test_utils import unused_port
 
 from gemstone_aio import RemoteService
 from tests.fixtures.discovery import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "example_discovery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager
@@ -48,7 +43,7 @@ async def running(script: str, **env: str) -> AsyncIterator[asyncio.subprocess.P
 
 async def test_two_services_call_each_other_by_name() -> None:
     """Both services register, find each other through the registry and call each other."""
-    ports = {name: free_port() for name in ("registry", "one", "two")}
+    ports = {name: unused_port() for name in ("registry", "one", "two")}
     registry_url = f"http://127.0.0.1:{ports['registry']}/api"
     async with (
         running("registry.py", PORT=str(ports["registry"])),

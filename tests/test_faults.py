@@ -14,11 +14,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import unused_port
 from pytest_aiohttp import AiohttpClient
 
 import gemstone_aio as gemstone
 from gemstone_aio.testing import serving
-from tests.test_serving import free_port, wait_until_answering
+from tests.test_serving import wait_until_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0
@@ -169,7 +170,7 @@ async def test_sigterm_under_load_loses_nothing(tmp_path: Path) -> None:
     """SIGTERM during load: every executed call was answered, every answer was executed."""
     script = tmp_path / "recorder.py"
     script.write_text(RECORDER)
-    port = free_port()
+    port = unused_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(script), f"--port={port}",

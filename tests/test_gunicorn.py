@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import sys
 import textwrap
 from pathlib import Path
+
+from aiohttp.test_utils import unused_port
 
 import gemstone_aio as gemstone
 from gemstone_aio.registry import ServiceRegistry
@@ -38,15 +39,9 @@ MODULE = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_a_service_under_gunicorn_serves_and_registers(tmp_path: Path) -> None:
     (tmp_path / "gunicorn_service.py").write_text(MODULE)
-    port = _free_port()
+    port = unused_port()
     registry = ServiceRegistry()
     async with serving(registry):
         env = subprocess_env(SERVICE_PORT=str(port), REGISTRY_URL=registry.accessible_at or "")

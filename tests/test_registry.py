@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import unused_port
 
 from gemstone_aio import RemoteService
 from gemstone_aio.client import AccessDeniedError, InvalidParamsError
@@ -225,15 +225,9 @@ async def test_bad_expire_after_stops_start_up() -> None:
             pass
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_runs_as_a_module() -> None:
     """``python -m gemstone_aio.registry --host --port`` serves the registry until SIGTERM."""
-    port = _free_port()
+    port = unused_port()
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gemstone_aio.registry", "--host", "127.0.0.1",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp.test_utils import unused_port
 
 import gemstone_aio as gemstone
 from gemstone_aio.discovery import HttpRegistryStrategy
@@ -29,12 +30,6 @@ class Caller(gemstone.MicroService):
     service_locate_cache_ttl = 0.1
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def registry_on(port: int, *, warmup: float) -> AsyncIterator[ServiceRegistry]:
     """Serve a fresh registry on ``port`` (the same port across restarts)."""
@@ -54,7 +49,7 @@ async def registry_on(port: int, *, warmup: float) -> AsyncIterator[ServiceRegis
 
 async def test_a_registry_restart_under_load_fails_no_call() -> None:
     """Calls go on through a restart, spread over every instance, while they re-register."""
-    port = free_port()
+    port = unused_port()
     registry_url = f"http://127.0.0.1:{port}/api"
     name = unique("echo")
     echoes = [Echo() for _ in range(3)]
@@ -121,7 +116,7 @@ def _calls_reach(
 
 async def test_an_instance_that_looks_up_re_registers_at_once() -> None:
     """A service that sees the registry's new run in a lookup pings it without waiting."""
-    port = free_port()
+    port = unused_port()
     registry_url = f"http://127.0.0.1:{port}/api"
     name = unique("slow-pinger")
     target = unique("target")
@@ -154,7 +149,7 @@ async def test_an_instance_that_looks_up_re_registers_at_once() -> None:
 
 async def test_incomplete_answers_add_to_what_callers_knew() -> None:
     """While a registry warms up its answers do not replace the last known instances."""
-    port = free_port()
+    port = unused_port()
     name = unique("partial")
     async with serving(Echo()) as a, serving(Echo()) as b:
         caller = Caller()

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import textwrap
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import unused_port
 
 import gemstone_aio as gemstone
 from gemstone_aio.testing import serving
@@ -45,12 +45,6 @@ SLOW_SERVICE = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def rpc(session: aiohttp.ClientSession, url: str, method: str, params: Any = None) -> Any:
     body: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": 1}
     if params is not None:
@@ -74,7 +68,7 @@ async def test_signal_lets_in_flight_calls_finish(tmp_path: Path, sig: signal.Si
     """On SIGTERM/SIGINT an in-flight blocking call completes, then the process exits 0, quietly."""
     script = tmp_path / "slow_service.py"
     script.write_text(SLOW_SERVICE)
-    port = free_port()
+    port = unused_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PYTHONWARNINGS": "default"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(script), f"--port={port}",
@@ -163,7 +157,7 @@ async def test_two_services_in_one_process() -> None:
 async def test_hello_world_example_answers_like_the_readme(tmp_path: Path) -> None:
     """``examples/hello_world.py`` answers the README's curl call with the README's answer."""
     readme = (ROOT / "README.md").read_text()
-    port = free_port()
+    port = unused_port()
     runner = tmp_path / "run_hello.py"
     runner.write_text(
         "import runpy, sys\n"

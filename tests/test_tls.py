@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import unused_port
 
 import gemstone_aio as gemstone
 import gemstone_aio.tls
@@ -29,7 +30,7 @@ from gemstone_aio.registry import ServiceRegistry
 from gemstone_aio.server import CONNECTIONS_KEY
 from gemstone_aio.testing import serving
 from gemstone_aio.tls import CertificateIdentity, peer_certificate
-from tests.fixtures.cli import free_port, run_cli, start_cli, stop, wait_for_line
+from tests.fixtures.cli import run_cli, start_cli, stop, wait_for_line
 from tests.fixtures.tls import TlsFiles
 
 
@@ -417,7 +418,7 @@ async def test_a_registry_requiring_client_certificates_refuses_other_pings(
 
 
 async def test_the_cli_and_gemstone_registry_over_https(tls: TlsFiles) -> None:
-    port = free_port()
+    port = unused_port()
     registry = await start_cli(
         "registry",
         "--port",
@@ -491,7 +492,7 @@ async def test_sighup_reloads_the_certificate_and_keeps_it_on_a_bad_file(
     shutil.copyfile(tls.server_cert, cert)
     shutil.copyfile(tls.server_key, key)
     os.chmod(key, 0o600)
-    port = free_port()
+    port = unused_port()
     process = await start_cli(
         "run", f"{module}:Echo", "--port", str(port), "--ssl-certfile", cert, "--ssl-keyfile", key
     )
@@ -572,7 +573,7 @@ async def test_worker_processes_serve_tls_and_reload_on_sighup(
 ) -> None:
     module = tmp_path / "spread_service.py"
     module.write_text(WORKERS_MODULE)
-    port = free_port()
+    port = unused_port()
     process = await start_cli(
         "run", f"{module}:Spread", "--port", str(port),
         "--ssl-certfile", tls.server_cert, "--ssl-keyfile", tls.server_key,

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import unused_port
 
 import gemstone_aio as gemstone
 from gemstone_aio.cluster import RedisLeaseStore
@@ -25,7 +26,7 @@ from gemstone_aio.discovery import EtcdDiscoveryStrategy, RedisDiscoveryStrategy
 from gemstone_aio.testing import serving
 from tests.fixtures.etcd import _etcd_binary
 from tests.fixtures.rabbitmq import RabbitMqNode
-from tests.fixtures.redis import _free_port, _redis_server_binary
+from tests.fixtures.redis import _redis_server_binary
 from tests.fixtures.tls import TlsFiles
 
 _START_TIMEOUT = 30.0
@@ -59,7 +60,7 @@ def _wait(
 @pytest.fixture
 def rediss(tls: TlsFiles, tmp_path: Path) -> Iterator[tuple[str, tuple[str, str]]]:
     """A Redis with TLS only (client certificates required); its URL and a client certificate."""
-    port = _free_port()
+    port = unused_port()
     client = tls.issue("redis-client.internal")
     log = tmp_path / "redis.log"
     command = [
@@ -146,7 +147,7 @@ def test_redis_tls_files_need_rediss_and_private_keys(tls: TlsFiles, tmp_path: P
 @pytest.fixture
 def etcd_tls(tls: TlsFiles, tmp_path: Path) -> Iterator[tuple[str, tuple[str, str]]]:
     """An etcd whose client URL is https:// and requires client certificates."""
-    client_port, peer_port = _free_port(), _free_port()
+    client_port, peer_port = unused_port(), unused_port()
     client_url = f"https://127.0.0.1:{client_port}"
     peer_url = f"http://127.0.0.1:{peer_port}"
     client = tls.issue("etcd-client.internal")

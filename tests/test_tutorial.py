@@ -9,13 +9,14 @@ from asyncio.subprocess import PIPE
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import unused_port
 from examples.tutorial.inventory import Inventory
 from examples.tutorial.orders import Orders
 
 import gemstone_aio as gemstone
 from gemstone_aio.registry import ServiceRegistry
 from gemstone_aio.testing import serving
-from tests.fixtures.cli import RunCli, cli_env, free_port, wait_for_line
+from tests.fixtures.cli import RunCli, cli_env, wait_for_line
 
 WAIT = 10.0
 
@@ -64,7 +65,7 @@ async def _python(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process
 
 async def _shop(amqp_url: str | None) -> tuple[dict[str, int], list[asyncio.subprocess.Process]]:
     """Start the registry, the inventory and orders as the tutorial does, on free ports."""
-    ports = {"registry": free_port(), "inventory": free_port(), "orders": free_port()}
+    ports = {"registry": unused_port(), "inventory": unused_port(), "orders": unused_port()}
     env = {"REGISTRY_URL": f"http://127.0.0.1:{ports['registry']}/api"}
     if amqp_url is not None:
         env["GEMSTONE_AMQP_URL"] = amqp_url

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+from aiohttp.test_utils import unused_port
 
 from gemstone_aio import RemoteService
 from gemstone_aio.registry import ServiceRegistry
@@ -56,12 +57,6 @@ def _ticks(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _pids(url: str, calls: int) -> set[int]:
     seen: set[int] = set()
     for _ in range(calls):
@@ -87,7 +82,7 @@ async def test_two_workers_share_the_port_and_are_supervised(
     script = tmp_path / "spread.py"
     script.write_text(WORKERS)
     ticks = tmp_path / "ticks.txt"
-    port = _free_port()
+    port = unused_port()
     registry = ServiceRegistry()
     async with serving(registry), RemoteService(registry.accessible_at or "") as reg:
         await _check_workers(service_process, script, ticks, port, reg)
